@@ -1,0 +1,2 @@
+"""Self-efficacy analysis suite."""
+__version__ = "0.1.0"

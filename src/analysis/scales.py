@@ -1,0 +1,974 @@
+"""Instrument registry, scoring, reliability and reliable change.
+
+The registry (:data:`INSTRUMENTS`) describes the self-report instruments used in
+the analyses. Item instruments are scored from their item columns
+(``f"{key}_{i}"``); total-only instruments (BDI-II, PCL-5) are recorded as totals
+(``f"{key}_total"``) and can be banded but not scored.
+
+========  ==========  =====  =======  =========  =======================================
+key       instrument  items  range    prorating  severity bands (lower bound: label)
+========  ==========  =====  =======  =========  =======================================
+``gse``   GSE-10      1-4    10-40    <= 2       none (higher is better)
+``phq9``  PHQ-9       0-3    0-27     <= 1       0 minimal, 5 mild, 10 moderate,
+                                                 15 moderately severe, 20 severe
+``gad7``  GAD-7       0-3    0-21     <= 1       0 minimal, 5 mild, 10 moderate, 15 severe
+``cesd``  CES-D-20    0-3    0-60     <= 4       0 below cut-off, 16 at or above cut-off
+``bdi``   BDI-II      total  0-63     n/a        0 minimal, 14 mild, 20 moderate, 29 severe
+``pcl5``  PCL-5       total  0-80     n/a        0 below cut-off, 33 probable PTSD
+========  ==========  =====  =======  =========  =======================================
+
+Prorating rule: a total is computed when at most 20% of the items are missing,
+``floor(0.2 * n_items)`` items (GSE 2, PHQ-9 1, GAD-7 1, CES-D 4). The prorated
+total is the mean of the answered items times the number of items; it is not
+rounded, so prorated totals can be fractional. With more items missing the total
+is missing. CES-D items 4, 8, 12 and 16 are reverse keyed before summing.
+
+:func:`reliability` reproduces R's ``psych::alpha`` (raw and standardised alpha,
+Feldt confidence interval, corrected item-total correlations, alpha if item
+dropped), with psych's pairwise handling of missing responses by default, and
+the omega total of ``psych::omega(x, nfactors = 1)`` evaluated at the exact
+minres optimum (psych's own value stops at its optimiser tolerance).
+:func:`reliable_change` implements the Jacobson and Truax (1991) reliable change
+index and clinical-significance categories.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+__all__ = [
+    "INSTRUMENTS",
+    "Instrument",
+    "Reliability",
+    "change_table",
+    "get",
+    "jt_cutoff",
+    "reliability",
+    "reliable_change",
+    "reliable_change_threshold",
+    "reliability_by_wave",
+    "reverse_keyed",
+    "s_diff",
+    "score",
+    "severity",
+]
+
+CONSTRUCTS = ("self_efficacy", "depression", "anxiety", "ptsd")
+RELIABLE_CHANGE_CATEGORIES = ("deteriorated", "unchanged", "improved", "recovered")
+MISSING_METHODS = ("pairwise", "listwise")
+# psych's minres bounds each uniqueness below at 0.005 (communality <= 0.995).
+_MIN_UNIQUENESS = 0.005
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """A self-report instrument and its scoring rules.
+
+    Parameters
+    ----------
+    key : str
+        Short identifier; item columns are ``f"{key}_{i}"`` and the total column
+        is ``f"{key}_total"``.
+    name : str
+        Display name, e.g. ``"PHQ-9"``.
+    n_items : int
+        Number of items; 0 for instruments recorded as totals only.
+    item_min, item_max : int or None
+        Response range of each item; None for total-only instruments.
+    total_min, total_max : int
+        Range of the total score.
+    reverse : tuple of int, default ()
+        1-based numbers of reverse-keyed items (scored
+        ``item_min + item_max - x``).
+    bands : tuple of (int, str), default ()
+        Severity bands as ``(lower_bound, label)`` pairs in increasing order;
+        each band runs up to the next lower bound.
+    max_missing : int, default 0
+        Largest number of missing items for which a prorated total is still
+        computed (``floor(0.2 * n_items)``: at most 20% missing).
+    construct : str, default "depression"
+        One of ``"self_efficacy"``, ``"depression"``, ``"anxiety"``, ``"ptsd"``.
+    higher_is_better : bool, default False
+        Whether higher totals indicate better functioning.
+    cutoff : float, optional
+        Clinical cut-off used for "recovered" in :func:`change_table`: scores at or
+        beyond it (at or above for symptoms) are on the dysfunctional side.
+    reference_alpha : float, optional
+        Published internal consistency, used as the reliability of total-only
+        instruments (no items to compute alpha from).
+    citation : str, default ""
+        Reference for the instrument, its bands, cut-off and reference alpha.
+    """
+
+    key: str
+    name: str
+    n_items: int
+    item_min: int | None
+    item_max: int | None
+    total_min: int
+    total_max: int
+    reverse: tuple[int, ...] = ()
+    bands: tuple[tuple[int, str], ...] = ()
+    max_missing: int = 0
+    construct: str = "depression"
+    higher_is_better: bool = False
+    cutoff: float | None = None
+    reference_alpha: float | None = None
+    citation: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if self.construct not in CONSTRUCTS:
+            raise ValueError(
+                f"construct must be one of {CONSTRUCTS}, got {self.construct!r}"
+            )
+        bad_reverse = [i for i in self.reverse if not 1 <= i <= self.n_items]
+        if bad_reverse:
+            raise ValueError(
+                f"reverse must hold item numbers 1..{self.n_items}, got {bad_reverse}"
+            )
+        lower_bounds = [lower for lower, _ in self.bands]
+        if self.bands and (
+            lower_bounds[0] != self.total_min or lower_bounds != sorted(set(lower_bounds))
+        ):
+            raise ValueError(
+                "bands must start at total_min and have strictly increasing lower "
+                f"bounds, got {lower_bounds}"
+            )
+
+    @property
+    def items(self) -> list[str]:
+        """Item column names ``f"{key}_{i}"`` for i = 1..n_items."""
+        return [f"{self.key}_{i}" for i in range(1, self.n_items + 1)]
+
+    @property
+    def total(self) -> str:
+        """Total-score column name ``f"{key}_total"``."""
+        return f"{self.key}_total"
+
+
+INSTRUMENTS: dict[str, Instrument] = {
+    "gse": Instrument(
+        key="gse",
+        name="GSE-10",
+        n_items=10,
+        item_min=1,
+        item_max=4,
+        total_min=10,
+        total_max=40,
+        max_missing=2,
+        construct="self_efficacy",
+        higher_is_better=True,
+        citation=(
+            "Schwarzer, R., & Jerusalem, M. (1995). Generalized Self-Efficacy "
+            "scale. In J. Weinman, S. Wright, & M. Johnston (Eds.), Measures in "
+            "health psychology: A user's portfolio. Causal and control beliefs "
+            "(pp. 35-37). NFER-NELSON."
+        ),
+    ),
+    "phq9": Instrument(
+        key="phq9",
+        name="PHQ-9",
+        n_items=9,
+        item_min=0,
+        item_max=3,
+        total_min=0,
+        total_max=27,
+        bands=(
+            (0, "minimal"),
+            (5, "mild"),
+            (10, "moderate"),
+            (15, "moderately severe"),
+            (20, "severe"),
+        ),
+        max_missing=1,
+        construct="depression",
+        cutoff=10,
+        citation=(
+            "Kroenke, K., Spitzer, R. L., & Williams, J. B. W. (2001). The PHQ-9: "
+            "Validity of a brief depression severity measure. Journal of General "
+            "Internal Medicine, 16(9), 606-613."
+        ),
+    ),
+    "gad7": Instrument(
+        key="gad7",
+        name="GAD-7",
+        n_items=7,
+        item_min=0,
+        item_max=3,
+        total_min=0,
+        total_max=21,
+        bands=((0, "minimal"), (5, "mild"), (10, "moderate"), (15, "severe")),
+        max_missing=1,
+        construct="anxiety",
+        cutoff=10,
+        citation=(
+            "Spitzer, R. L., Kroenke, K., Williams, J. B. W., & Lowe, B. (2006). A "
+            "brief measure for assessing generalized anxiety disorder: The GAD-7. "
+            "Archives of Internal Medicine, 166(10), 1092-1097."
+        ),
+    ),
+    "cesd": Instrument(
+        key="cesd",
+        name="CES-D-20",
+        n_items=20,
+        item_min=0,
+        item_max=3,
+        total_min=0,
+        total_max=60,
+        reverse=(4, 8, 12, 16),
+        bands=((0, "below cut-off"), (16, "at or above cut-off")),
+        max_missing=4,
+        construct="depression",
+        cutoff=16,
+        citation=(
+            "Radloff, L. S. (1977). The CES-D Scale: A self-report depression "
+            "scale for research in the general population. Applied Psychological "
+            "Measurement, 1(3), 385-401."
+        ),
+    ),
+    "bdi": Instrument(
+        key="bdi",
+        name="BDI-II",
+        n_items=0,
+        item_min=None,
+        item_max=None,
+        total_min=0,
+        total_max=63,
+        bands=((0, "minimal"), (14, "mild"), (20, "moderate"), (29, "severe")),
+        construct="depression",
+        cutoff=14,
+        reference_alpha=0.92,
+        citation=(
+            "Beck, A. T., Steer, R. A., & Brown, G. K. (1996). Manual for the Beck "
+            "Depression Inventory-II. Psychological Corporation. Cut-off 14 (end "
+            "of the minimal band); alpha 0.92 in outpatients (manual)."
+        ),
+    ),
+    "pcl5": Instrument(
+        key="pcl5",
+        name="PCL-5",
+        n_items=0,
+        item_min=None,
+        item_max=None,
+        total_min=0,
+        total_max=80,
+        bands=((0, "below cut-off"), (33, "probable PTSD")),
+        construct="ptsd",
+        cutoff=33,
+        reference_alpha=0.94,
+        citation=(
+            "Weathers, F. W., Litz, B. T., Keane, T. M., Palmieri, P. A., Marx, B. "
+            "P., & Schnurr, P. P. (2013). The PTSD Checklist for DSM-5 (PCL-5). "
+            "National Center for PTSD. Cut-off 33: Bovin, M. J., et al. (2016). "
+            "Psychological Assessment, 28(11), 1379-1391. Alpha 0.94: Blevins, C. "
+            "A., et al. (2015). Journal of Traumatic Stress, 28(6), 489-498."
+        ),
+    ),
+}
+
+
+def get(key: str | Instrument) -> Instrument:
+    """Look up an instrument in :data:`INSTRUMENTS`.
+
+    Parameters
+    ----------
+    key : str or Instrument
+        Registry key such as ``"phq9"``; an :class:`Instrument` is returned as is.
+
+    Returns
+    -------
+    Instrument
+
+    Raises
+    ------
+    ValueError
+        If ``key`` is not a registered instrument; the message lists the known keys.
+    """
+    if isinstance(key, Instrument):
+        return key
+    try:
+        return INSTRUMENTS[key]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown instrument {key!r}; known instruments: {sorted(INSTRUMENTS)}"
+        ) from None
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def _require_items(instrument: Instrument) -> None:
+    if instrument.n_items == 0:
+        raise ValueError(
+            f"instrument {instrument.key!r} ({instrument.name}) has no items; it is "
+            f"recorded as a total in column {instrument.total!r}"
+        )
+
+
+def _item_frame(data: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
+    """Return the instrument's item columns as floats, checking presence and range."""
+    missing = [column for column in instrument.items if column not in data.columns]
+    if missing:
+        raise ValueError(f"data is missing {instrument.name} item columns: {missing}")
+    items = data[instrument.items]
+    non_numeric = [c for c in items.columns if not pd.api.types.is_numeric_dtype(items[c])]
+    if non_numeric:
+        raise ValueError(f"{instrument.name} item columns are not numeric: {non_numeric}")
+    items = items.astype(float)
+    for column in items.columns:
+        values = items[column].dropna()
+        out_of_range = values[(values < instrument.item_min) | (values > instrument.item_max)]
+        if not out_of_range.empty:
+            raise ValueError(
+                f"column {column!r} has values outside {instrument.item_min}.."
+                f"{instrument.item_max}: {sorted(out_of_range.unique().tolist())}"
+            )
+    return items
+
+
+def reverse_keyed(data: pd.DataFrame, instrument: str | Instrument) -> pd.DataFrame:
+    """Return the item columns with reverse-keyed items recoded.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Holds the instrument's item columns (other columns are ignored).
+    instrument : str or Instrument
+        Registry key or instrument.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Float item columns, reverse items scored ``item_min + item_max - x``;
+        missing responses stay missing.
+
+    Raises
+    ------
+    ValueError
+        If the instrument has no items, item columns are missing or non-numeric,
+        or responses fall outside the item range.
+    """
+    instrument = get(instrument)
+    _require_items(instrument)
+    items = _item_frame(data, instrument)
+    reverse_columns = [instrument.items[i - 1] for i in instrument.reverse]
+    items[reverse_columns] = instrument.item_min + instrument.item_max - items[reverse_columns]
+    return items
+
+
+def score(data: pd.DataFrame, instrument: str | Instrument) -> pd.Series:
+    """Score an item instrument, prorating totals with few missing items.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Holds the item columns ``f"{key}_{i}"``.
+    instrument : str or Instrument
+        Registry key or instrument.
+
+    Returns
+    -------
+    pandas.Series
+        Float totals named ``instrument.total`` with the index of ``data``. A
+        complete row gets the sum of its (reverse-keyed) items. A row with
+        1..``max_missing`` missing items gets the prorated total, the mean of the
+        answered items times ``n_items``, which is not rounded. A row with more
+        missing items gets NaN.
+
+    Raises
+    ------
+    ValueError
+        If the instrument is total-only, item columns are missing (named in the
+        message) or non-numeric, or responses are outside the item range.
+    """
+    instrument = get(instrument)
+    items = reverse_keyed(data, instrument)
+    n_missing = items.isna().sum(axis=1)
+    prorated = items.mean(axis=1) * instrument.n_items
+    total = prorated.where(n_missing <= instrument.max_missing)
+    return total.astype(float).rename(instrument.total)
+
+
+def severity(totals: pd.Series | np.ndarray, instrument: str | Instrument) -> pd.Series:
+    """Classify totals into the instrument's severity bands.
+
+    Parameters
+    ----------
+    totals : pandas.Series or array-like
+        Total scores (prorated, fractional totals are allowed).
+    instrument : str or Instrument
+        Registry key or instrument.
+
+    Returns
+    -------
+    pandas.Series
+        Ordered categorical of band labels with the index of ``totals`` (a
+        default index for arrays); a total falls in the band with the largest
+        lower bound not above it. Missing totals stay missing.
+
+    Raises
+    ------
+    ValueError
+        If the instrument has no bands, or totals fall outside
+        ``total_min..total_max``.
+    """
+    instrument = get(instrument)
+    if not instrument.bands:
+        raise ValueError(
+            f"instrument {instrument.key!r} ({instrument.name}) has no severity bands"
+        )
+    totals = pd.Series(totals, dtype=float)
+    present = totals.dropna()
+    out_of_range = present[(present < instrument.total_min) | (present > instrument.total_max)]
+    if not out_of_range.empty:
+        raise ValueError(
+            f"totals outside {instrument.total_min}..{instrument.total_max} for "
+            f"{instrument.name}: {sorted(out_of_range.unique().tolist())}"
+        )
+    lower_bounds = np.array([lower for lower, _ in instrument.bands], dtype=float)
+    codes = np.searchsorted(lower_bounds, totals.to_numpy(), side="right") - 1
+    codes[totals.isna().to_numpy()] = -1
+    labels = [label for _, label in instrument.bands]
+    bands = pd.Categorical.from_codes(codes, categories=labels, ordered=True)
+    return pd.Series(bands, index=totals.index, name=f"{instrument.key}_severity")
+
+
+# ----------------------------------------------------------------------- reliability
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """Internal-consistency reliability of a set of items.
+
+    Attributes
+    ----------
+    alpha : float
+        Cronbach's alpha from the item covariance matrix.
+    std_alpha : float
+        Standardised alpha from the item correlation matrix.
+    alpha_ci : tuple of float
+        Feldt confidence interval for ``alpha`` at ``level``.
+    omega : float
+        McDonald's omega total from a one-factor minres solution, defined as in
+        ``psych::omega(x, nfactors = 1)$omega.tot`` and evaluated at the exact
+        minres optimum (see :func:`reliability`).
+    n : int
+        Respondents used.
+    k : int
+        Number of items.
+    item_stats : pandas.DataFrame
+        Indexed by item: ``r_drop`` (corrected item-total correlation),
+        ``alpha_if_dropped``, ``mean``, ``sd``.
+    level : float
+        Confidence level of ``alpha_ci``.
+    missing : str
+        ``"pairwise"`` or ``"listwise"``.
+    n_dropped : int
+        Rows excluded: rows with no responses (pairwise) or with any missing
+        response (listwise).
+    """
+
+    alpha: float
+    std_alpha: float
+    alpha_ci: tuple[float, float]
+    omega: float
+    n: int
+    k: int
+    item_stats: pd.DataFrame = field(repr=False)
+    level: float = 0.95
+    missing: str = "pairwise"
+    n_dropped: int = 0
+
+    def summary(self) -> str:
+        """Return a short plain-text table of the reliability estimates.
+
+        Returns
+        -------
+        str
+        """
+        lower, upper = self.alpha_ci
+        header = [
+            f"Reliability: n = {self.n} respondents ({self.missing}, "
+            f"{self.n_dropped} rows dropped), k = {self.k} items",
+            f"  alpha      {self.alpha:.3f}  "
+            f"[{self.level:.0%} CI {lower:.3f}, {upper:.3f}] (Feldt)",
+            f"  std alpha  {self.std_alpha:.3f}",
+            f"  omega tot  {self.omega:.3f}",
+            "",
+        ]
+        return "\n".join(header) + self.item_stats.to_string(float_format="{:.3f}".format)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _alpha_from_covariance(cov: np.ndarray) -> float:
+    """Cronbach's alpha ``k/(k-1) * (1 - tr(C)/sum(C))``."""
+    k = cov.shape[0]
+    return k / (k - 1) * (1.0 - np.trace(cov) / cov.sum())
+
+
+def _feldt_interval(alpha: float, n: int, k: int, level: float) -> tuple[float, float]:
+    """Feldt, Woodruff and Salih (1987) interval, as ``psych::alpha.ci``."""
+    tail = (1.0 - level) / 2.0
+    df_between, df_within = n - 1, (n - 1) * (k - 1)
+    lower = 1.0 - (1.0 - alpha) * stats.f.ppf(1.0 - tail, df_between, df_within)
+    upper = 1.0 - (1.0 - alpha) * stats.f.ppf(tail, df_between, df_within)
+    return float(lower), float(upper)
+
+
+def _corrected_item_total(cov: np.ndarray) -> np.ndarray:
+    """Correlation of each item with the sum of the other items (psych ``r.drop``)."""
+    k = cov.shape[0]
+    r_drop = np.empty(k)
+    for i in range(k):
+        rest = np.delete(np.arange(k), i)
+        covariance_with_rest = cov[i, rest].sum()
+        r_drop[i] = covariance_with_rest / math.sqrt(cov[i, i] * cov[np.ix_(rest, rest)].sum())
+    return r_drop
+
+
+def _alpha_if_dropped(cov: np.ndarray) -> np.ndarray:
+    k = cov.shape[0]
+    return np.array(
+        [_alpha_from_covariance(np.delete(np.delete(cov, i, 0), i, 1)) for i in range(k)]
+    )
+
+
+def _squared_multiple_correlations(corr: np.ndarray) -> np.ndarray:
+    """SMCs ``1 - 1/diag(R^-1)``, clipped to [0, 1] as in ``psych::smc``."""
+    return np.clip(1.0 - 1.0 / np.diag(np.linalg.pinv(corr)), 0.0, 1.0)
+
+
+def _first_factor(reduced: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Loadings ``sqrt(lambda_1) v_1`` of a reduced correlation matrix, with its eigensystem."""
+    eigenvalues, eigenvectors = np.linalg.eigh(reduced)
+    loadings = math.sqrt(max(eigenvalues[-1], 0.0)) * eigenvectors[:, -1]
+    return loadings, eigenvalues, eigenvectors
+
+
+def _minres_loadings(corr: np.ndarray) -> np.ndarray:
+    """One-factor minimum-residual loadings, parameterised as in ``psych::fa``.
+
+    For uniquenesses ``psi`` the loadings are the first principal axis of the
+    correlation matrix with ``1 - psi`` on the diagonal,
+    ``l(psi) = sqrt(lambda_1) v_1``; ``psi`` minimises the sum of squared
+    off-diagonal residuals ``sum_{i<j} (r_ij - l_i l_j)^2`` subject to
+    ``0.005 <= psi <= 1``, starting from ``1 - SMC``: psych's problem for
+    ``fm = "minres"``. psych stops at ``optim``'s default L-BFGS-B tolerance
+    (relative change 1e7 * machine epsilon) with an approximate gradient; this
+    uses the exact gradient and a relative tolerance of 1e-15, so it returns the
+    optimum that psych approximates.
+    """
+    off_diagonal = corr - np.diag(np.diag(corr))
+
+    def objective(psi: np.ndarray) -> tuple[float, np.ndarray]:
+        loadings, eigenvalues, eigenvectors = _first_factor(off_diagonal + np.diag(1.0 - psi))
+        residual = off_diagonal - np.outer(loadings, loadings)
+        np.fill_diagonal(residual, 0.0)
+        # dl/dpsi_m = -v_m^2 / (2 root) v - root v_m P e_m, with v the first
+        # eigenvector, root = sqrt(lambda_1) and P = sum_k v_k v_k' / (lambda_1 - lambda_k).
+        vector = eigenvectors[:, -1]
+        root = math.sqrt(max(eigenvalues[-1], np.finfo(float).eps))
+        others = eigenvectors[:, :-1]
+        resolvent = (others / (eigenvalues[-1] - eigenvalues[:-1])) @ others.T
+        pull = residual @ loadings
+        gradient = vector**2 * (vector @ pull) / root + 2.0 * root * vector * (resolvent @ pull)
+        return 0.5 * float((residual**2).sum()), gradient
+
+    start = 1.0 - _squared_multiple_correlations(corr)
+    fit = optimize.minimize(
+        objective,
+        start,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(_MIN_UNIQUENESS, 1.0)] * len(start),
+        options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000},
+    )
+    if not fit.success:
+        raise RuntimeError(f"minres factor analysis did not converge: {fit.message}")
+    return _first_factor(off_diagonal + np.diag(1.0 - fit.x))[0]
+
+
+def _omega_total(corr: np.ndarray) -> float:
+    """Omega total as ``psych::omega(x, nfactors = 1)$omega.tot``.
+
+    ``omega_t = (V_t - sum(u2)) / V_t``, where ``V_t`` is the sum of the item
+    correlation matrix after reflecting items with negative loadings and
+    ``u2 = 1 - h2`` are the minres uniquenesses.
+    """
+    loadings = _minres_loadings(corr)
+    key = np.where(loadings < 0, -1.0, 1.0)
+    total_variance = (corr * np.outer(key, key)).sum()
+    uniqueness = 1.0 - loadings**2
+    return float((total_variance - uniqueness.sum()) / total_variance)
+
+
+def _validated_items(items: pd.DataFrame, missing: str) -> tuple[pd.DataFrame, int]:
+    """Check the item frame and drop rows per ``missing``; return rows dropped."""
+    if missing not in MISSING_METHODS:
+        raise ValueError(f"missing must be one of {MISSING_METHODS}, got {missing!r}")
+    non_numeric = [c for c in items.columns if not pd.api.types.is_numeric_dtype(items[c])]
+    if non_numeric:
+        raise ValueError(f"items has non-numeric columns: {non_numeric}")
+    if items.shape[1] < 3:
+        raise ValueError(f"items needs at least 3 columns, got {list(items.columns)}")
+    items = items.astype(float)
+    keep = items.notna().all(axis=1) if missing == "listwise" else items.notna().any(axis=1)
+    used = items[keep]
+    constant = [c for c in used.columns if not used[c].std() > 0]
+    if constant:
+        raise ValueError(f"items has columns with no variance among rows used: {constant}")
+    return used, int((~keep).sum())
+
+
+def _require_complete_pairs(cov: np.ndarray, columns: pd.Index) -> None:
+    """Raise if some item pairs have too few joint responses for a covariance."""
+    rows, cols = np.nonzero(np.triu(np.isnan(cov)))
+    if rows.size:
+        pairs = [(columns[i], columns[j]) for i, j in zip(rows, cols, strict=True)]
+        raise ValueError(f"items has pairs with fewer than 2 joint responses: {pairs}")
+
+
+def reliability(
+    items: pd.DataFrame, level: float = 0.95, missing: str = "pairwise"
+) -> Reliability:
+    """Cronbach's alpha, its Feldt interval, item statistics and omega total.
+
+    Reproduces R's ``psych::alpha(items)`` and
+    ``psych::omega(items, nfactors = 1)$omega.tot``. Items must already be
+    keyed in the same direction (see :func:`reverse_keyed`).
+
+    Parameters
+    ----------
+    items : pandas.DataFrame
+        Item responses, rows respondents, at least 3 numeric columns.
+    level : float, default 0.95
+        Confidence level of the Feldt interval.
+    missing : {"pairwise", "listwise"}, default "pairwise"
+        ``"pairwise"`` matches psych's default (``use = "pairwise"``): item
+        covariances and correlations use all pairwise-complete responses, item
+        means and SDs all available responses, and ``n`` (used by the Feldt
+        interval) counts every row with at least one response (psych counts all
+        rows; the two agree unless some rows are entirely empty, which are
+        dropped here). ``"listwise"`` drops rows with any missing item first.
+        The number of rows dropped is reported as ``n_dropped``.
+
+    Returns
+    -------
+    Reliability
+
+    Notes
+    -----
+    ``alpha = k/(k-1) (1 - tr(C)/1'C1)`` with ``C`` the item covariance matrix;
+    ``std_alpha`` is the same formula on ``R = cov2cor(C)``. ``r_drop`` is the
+    correlation of an item with the sum of the other items and
+    ``alpha_if_dropped`` is alpha of the remaining items, both from ``C``. The
+    Feldt interval is ``1 - (1 - alpha) F_{q}(n - 1, (n - 1)(k - 1))`` with
+    ``q = (1 + level)/2`` for the lower and ``(1 - level)/2`` for the upper limit.
+    Omega total follows psych's one-factor definition: with minres loadings
+    ``l`` fitted to the item correlation matrix ``R`` (pairwise or listwise as
+    above; items with negative loadings reflected),
+    ``omega = (1'R1 - sum(1 - l^2)) / 1'R1``. The minres problem is psych's
+    (same parameterisation, start and uniqueness bound 0.005) solved to a
+    relative tolerance of 1e-15. psych stops earlier, so its printed omega
+    differs from this value by up to about 1e-5 in ordinary cases and more
+    (1e-4 or so) when a uniqueness sits at the bound (Heywood case).
+
+    Raises
+    ------
+    ValueError
+        On fewer than 3 items, non-numeric or constant items, item pairs with
+        fewer than 2 joint responses, an unknown ``missing`` method or a
+        ``level`` outside (0, 1).
+    RuntimeError
+        If the minres fit for omega does not converge.
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    used, n_dropped = _validated_items(items, missing)
+    cov = used.cov().to_numpy()
+    _require_complete_pairs(cov, used.columns)
+    sd = np.sqrt(np.diag(cov))
+    alpha = _alpha_from_covariance(cov)
+    n, k = len(used), used.shape[1]
+    item_stats = pd.DataFrame(
+        {
+            "r_drop": _corrected_item_total(cov),
+            "alpha_if_dropped": _alpha_if_dropped(cov),
+            "mean": used.mean().to_numpy(),
+            "sd": used.std().to_numpy(),
+        },
+        index=pd.Index(used.columns, name="item"),
+    )
+    return Reliability(
+        alpha=float(alpha),
+        std_alpha=float(_alpha_from_covariance(cov / np.outer(sd, sd))),
+        alpha_ci=_feldt_interval(alpha, n, k, level),
+        omega=_omega_total(used.corr().to_numpy()),
+        n=n,
+        k=k,
+        item_stats=item_stats,
+        level=level,
+        missing=missing,
+        n_dropped=n_dropped,
+    )
+
+
+# ------------------------------------------------------------------ reliable change
+
+
+def _check_sd_and_reliability(sd_pre: float, reliability: float) -> None:
+    if not sd_pre > 0:
+        raise ValueError(f"sd_pre must be positive, got {sd_pre!r}")
+    if not 0.0 <= reliability < 1.0:
+        raise ValueError(f"reliability must be in [0, 1), got {reliability!r}")
+
+
+def s_diff(sd_pre: float, reliability: float) -> float:
+    """Standard error of the difference between two scores (Jacobson & Truax, 1991).
+
+    Parameters
+    ----------
+    sd_pre : float
+        Standard deviation of pre-treatment scores (positive).
+    reliability : float
+        Reliability ``r_xx`` of the measure, in [0, 1).
+
+    Returns
+    -------
+    float
+        ``sqrt(2) * SE_meas`` with ``SE_meas = sd_pre * sqrt(1 - r_xx)``.
+    """
+    _check_sd_and_reliability(sd_pre, reliability)
+    return math.sqrt(2.0) * sd_pre * math.sqrt(1.0 - reliability)
+
+
+def reliable_change_threshold(sd_pre: float, reliability: float, z: float = 1.96) -> float:
+    """Smallest change that counts as reliable: ``z * S_diff``.
+
+    Parameters
+    ----------
+    sd_pre : float
+        Standard deviation of pre-treatment scores.
+    reliability : float
+        Reliability ``r_xx`` of the measure, in [0, 1).
+    z : float, default 1.96
+        Critical value of the reliable change index.
+
+    Returns
+    -------
+    float
+        A change is reliable when its absolute value exceeds this threshold.
+    """
+    if not z > 0:
+        raise ValueError(f"z must be positive, got {z!r}")
+    return z * s_diff(sd_pre, reliability)
+
+
+def jt_cutoff(mean_clin: float, sd_clin: float, mean_norm: float, sd_norm: float) -> float:
+    """Jacobson and Truax (1991) criterion c between two populations.
+
+    Parameters
+    ----------
+    mean_clin, sd_clin : float
+        Mean and SD of the clinical (dysfunctional) population.
+    mean_norm, sd_norm : float
+        Mean and SD of the normative (functional) population.
+
+    Returns
+    -------
+    float
+        ``c = (sd_clin * mean_norm + sd_norm * mean_clin) / (sd_clin + sd_norm)``,
+        the point equally likely under both populations in SD units.
+    """
+    sds = {"sd_clin": sd_clin, "sd_norm": sd_norm}
+    bad = {name: value for name, value in sds.items() if not value > 0}
+    if bad:
+        raise ValueError(f"standard deviations must be positive, got {bad}")
+    return (sd_clin * mean_norm + sd_norm * mean_clin) / (sd_clin + sd_norm)
+
+
+def _aligned_scores(
+    pre: pd.Series | np.ndarray, post: pd.Series | np.ndarray
+) -> tuple[pd.Series, pd.Series]:
+    """Return ``pre`` and ``post`` as float Series sharing ``pre``'s index."""
+    pre = pd.Series(pre, dtype=float)
+    if isinstance(post, pd.Series):
+        if not post.index.equals(pre.index):
+            raise ValueError("post must have the same index as pre")
+        post = post.astype(float)
+    else:
+        post_values = np.asarray(post, dtype=float)
+        if post_values.shape != (len(pre),):
+            raise ValueError(
+                f"post must have the same length as pre ({len(pre)}), "
+                f"got shape {post_values.shape}"
+            )
+        post = pd.Series(post_values, index=pre.index)
+    return pre, post
+
+
+def reliable_change(
+    pre: pd.Series | np.ndarray,
+    post: pd.Series | np.ndarray,
+    sd_pre: float,
+    reliability: float,
+    higher_is_better: bool = False,
+    cutoff: float | None = None,
+    z: float = 1.96,
+) -> pd.DataFrame:
+    """Jacobson and Truax (1991) reliable change and clinical significance.
+
+    Parameters
+    ----------
+    pre, post : pandas.Series or array-like
+        Scores before and after; a ``post`` Series must share ``pre``'s index.
+    sd_pre : float
+        Standard deviation of pre-treatment scores (e.g. the baseline SD of the
+        sample or of a normative clinical sample).
+    reliability : float
+        Reliability ``r_xx`` of the measure (e.g. alpha or test-retest), in [0, 1).
+    higher_is_better : bool, default False
+        Direction of improvement; False for symptom scales, True for e.g.
+        self-efficacy.
+    cutoff : float, optional
+        Clinical cut-off (e.g. from :func:`jt_cutoff`). A score is on the
+        functional side when strictly better than the cutoff (below it when lower
+        is better, above it when higher is better) and on the dysfunctional side
+        otherwise.
+    z : float, default 1.96
+        Critical value; a change is reliable when ``|RCI| > z``, i.e. when
+        ``|post - pre|`` exceeds :func:`reliable_change_threshold`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``pre``, with columns ``change`` (post - pre), ``rci``
+        (``change / S_diff``), ``reliable`` (nullable boolean) and ``category``,
+        an ordered categorical "deteriorated" < "unchanged" < "improved" <
+        "recovered". Recovered: reliable improvement from the dysfunctional to the
+        functional side of ``cutoff`` (only when a cutoff is given); improved:
+        any other reliable improvement; deteriorated: reliable worsening;
+        unchanged: otherwise. Rows with a missing score are missing throughout.
+
+    Raises
+    ------
+    ValueError
+        If ``sd_pre`` is not positive, ``reliability`` is outside [0, 1), ``z``
+        is not positive, or ``post`` does not align with ``pre``.
+    """
+    pre, post = _aligned_scores(pre, post)
+    threshold = reliable_change_threshold(sd_pre, reliability, z)
+    change = post - pre
+    rci = change / s_diff(sd_pre, reliability)
+    observed = change.notna()
+    reliable = (change.abs() > threshold).astype("boolean").where(observed, pd.NA)
+    direction = 1.0 if higher_is_better else -1.0
+    improved = reliable.fillna(False) & (direction * change > 0)
+    deteriorated = reliable.fillna(False) & (direction * change < 0)
+    if cutoff is None:
+        recovered = pd.Series(False, index=pre.index)
+    else:
+        dysfunctional_before = direction * (pre - cutoff) <= 0
+        functional_after = direction * (post - cutoff) > 0
+        recovered = improved & dysfunctional_before & functional_after
+    labels = np.select(
+        [~observed, recovered, improved, deteriorated],
+        [None, "recovered", "improved", "deteriorated"],
+        default="unchanged",
+    )
+    category = pd.Categorical(labels, categories=RELIABLE_CHANGE_CATEGORIES, ordered=True)
+    return pd.DataFrame(
+        {"change": change, "rci": rci, "reliable": reliable, "category": category},
+        index=pre.index,
+    )
+
+
+# ------------------------------------------------------------- long trial data
+
+
+def reliability_by_wave(data: pd.DataFrame, instrument: str | Instrument) -> pd.DataFrame:
+    """Alpha (with its Feldt interval) and omega of an instrument at every wave.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long trial table with ``wave`` and the instrument's item columns.
+    instrument : str or Instrument
+        An item instrument.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by wave: ``n``, ``alpha``, ``alpha_low``, ``alpha_high``,
+        ``omega``, computed on the reverse-keyed items with listwise deletion
+        (``n`` says how many answered every item).
+    """
+    instrument = get(instrument)
+    _require_items(instrument)
+    rows = {}
+    for wave, at_wave in data.groupby("wave"):
+        fit = reliability(reverse_keyed(at_wave, instrument), missing="listwise")
+        rows[wave] = {"n": fit.n, "alpha": fit.alpha, "alpha_low": fit.alpha_ci[0],
+                      "alpha_high": fit.alpha_ci[1], "omega": fit.omega}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("wave")
+
+
+def change_table(data: pd.DataFrame, instrument: str | Instrument,
+                 reliability: float | None = None) -> pd.DataFrame:
+    """Reliable change from baseline to each participant's last observed wave.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long trial table with ``participant_id``, ``wave``, ``arm`` and the
+        instrument's total.
+    instrument : str or Instrument
+        The instrument.
+    reliability : float, optional
+        Reliability for the Jacobson-Truax index. Default: alpha of the
+        baseline items (listwise), or the instrument's published
+        ``reference_alpha`` when it is recorded as a total only.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per participant with a baseline and a later total:
+        ``participant_id``, ``arm``, ``pre``, ``post``, ``last_wave`` and the
+        columns of :func:`reliable_change` (with the instrument's ``cutoff`` and
+        direction). ``attrs`` holds ``reliability``, ``sd_pre`` and
+        ``threshold`` (the smallest reliable change, in points).
+    """
+    instrument = get(instrument)
+    scored = data.dropna(subset=[instrument.total]).sort_values(["participant_id", "wave"])
+    first = scored.groupby("participant_id", observed=True).first()
+    last = scored.groupby("participant_id", observed=True).last()
+    baseline_wave = data["wave"].min()
+    keep = (first["wave"] == baseline_wave) & (last["wave"] > baseline_wave)
+    pre, post = first.loc[keep, instrument.total], last.loc[keep, instrument.total]
+    if reliability is None:
+        reliability = _baseline_reliability(data[data["wave"] == baseline_wave], instrument)
+    sd_pre = float(first.loc[first["wave"] == baseline_wave, instrument.total].std())
+    table = reliable_change(pre, post, sd_pre, reliability,
+                            higher_is_better=instrument.higher_is_better, cutoff=instrument.cutoff)
+    table.insert(0, "arm", first.loc[keep, "arm"])
+    table.insert(1, "pre", pre)
+    table.insert(2, "post", post)
+    table.insert(3, "last_wave", last.loc[keep, "wave"])
+    table.attrs.update(reliability=float(reliability), sd_pre=sd_pre,
+                       threshold=reliable_change_threshold(sd_pre, reliability))
+    return table.reset_index()
+
+
+def _baseline_reliability(baseline: pd.DataFrame, instrument: Instrument) -> float:
+    if instrument.n_items and set(instrument.items) <= set(baseline.columns):
+        return reliability(reverse_keyed(baseline, instrument), missing="listwise").alpha
+    if instrument.reference_alpha is None:
+        raise ValueError(f"{instrument.name} has no items here and no reference_alpha; pass reliability=")
+    return instrument.reference_alpha
