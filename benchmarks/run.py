@@ -11,6 +11,7 @@ Run with ``make bench``. Results go to ``benchmarks/results/foundation.json`` an
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -68,7 +69,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         runs = [bench_size(n, Path(tmp)) for n in SIZES]
-    machine = f"{platform.machine()}, {platform.processor() or 'cpu'}, Python {sys.version.split()[0]}"
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}"
     out = {"machine": machine, "runs": runs}
     (RESULTS / "foundation.json").write_text(json.dumps(out, indent=2))
     print(f"machine: {machine}")

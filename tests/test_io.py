@@ -194,3 +194,12 @@ def test_bundled_name_loads_with_its_mapping():
     assert data["participant_id"].nunique() == 100
     assert set(data["arm"].cat.categories) == {"TAU", "BtheB"}
     assert data["arm"].cat.categories[0] == "TAU"
+
+
+def test_a_non_numeric_wave_does_not_hide_other_problems_nor_repeat_itself():
+    frame = pd.read_csv(VALID / "small_long.csv").astype({"wave": object})
+    frame.loc[4, "wave"] = "baseline"
+    frame.loc[0, "gse_total"] = 50
+    with pytest.raises(io.DataValidationError) as err:
+        io.validate(frame)
+    assert [(p.column, p.rows) for p in err.value.problems] == [("wave", (6,)), ("gse_total", (2,))]

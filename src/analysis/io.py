@@ -391,8 +391,8 @@ def validate(frame: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
     problems = [Problem(c, "required column is missing") for c in REQUIRED if c not in frame.columns]
     instruments = _instruments_present(frame, problems)
     numeric, non_numeric = _to_numeric(frame, _numeric_columns(frame, instruments))
-    problems += non_numeric
-    if not problems or all(p.column not in REQUIRED for p in problems):
+    problems += _missing_values(frame) + non_numeric
+    if all(column in frame.columns for column in REQUIRED):
         problems += _schema_problems(frame, numeric, instruments)
     if problems:
         raise DataValidationError(problems, source)
@@ -435,6 +435,12 @@ def _to_numeric(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, 
     return numeric, problems
 
 
+def _missing_values(frame: pd.DataFrame) -> list[Problem]:
+    """Empty cells in the columns that must always be filled."""
+    columns = [c for c in (*REQUIRED, "time") if c in frame.columns]
+    return [_problem(c, "missing values", frame[c], frame[c].isna()) for c in columns if frame[c].isna().any()]
+
+
 def _problem(column: str, reason: str, values: pd.Series, mask: pd.Series) -> Problem:
     idx = np.flatnonzero(np.asarray(mask))
     shown = idx[:SHOWN]
@@ -455,15 +461,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _present(column: str) -> pa.Check:
-    return pa.Check(lambda s: s.notna(), ignore_na=False, error=f"{column} is missing")
-
-
 def _range_check(low: float, high: float, integer: bool) -> pa.Check:
     kind = "whole numbers " if integer else ""
     return pa.Check(
-        lambda s: s.isna() | (s.between(low, high) & ((s % 1 == 0) if integer else True)),
-        element_wise=False,
+        lambda s: s.between(low, high) & ((s % 1 == 0) if integer else True),
         error=f"values must be {kind}from {low:g} to {high:g}",
     )
 
@@ -471,17 +472,8 @@ def _range_check(low: float, high: float, integer: bool) -> pa.Check:
 def _schema(frame: pd.DataFrame, instruments: list[str], row_checks: list) -> pa.DataFrameSchema:
     """The contract as a pandera schema over the numeric-converted table."""
     cols: dict[str, pa.Column] = {
-        "participant_id": pa.Column(checks=_present("participant_id")),
-        "arm": pa.Column(checks=_present("arm")),
-        "wave": pa.Column(
-            checks=[
-                _present("wave"),
-                pa.Check(lambda s: s.isna() | ((s >= 0) & (s % 1 == 0)), error="waves must be whole numbers >= 0"),
-            ]
-        ),
+        "wave": pa.Column(checks=pa.Check(lambda s: (s >= 0) & (s % 1 == 0), error="waves must be whole numbers >= 0")),
     }
-    if "time" in frame.columns:
-        cols["time"] = pa.Column(checks=_present("time"))
     for key in instruments:
         inst = scales.INSTRUMENTS[key]
         for item in (c for c in inst.items if c in frame.columns):
@@ -495,7 +487,7 @@ def _schema(frame: pd.DataFrame, instruments: list[str], row_checks: list) -> pa
         pa.Check(func, error=message, name=", ".join(columns))
         for columns, func, message in row_checks
     ]
-    for column in cols.values():  # missing values are judged by the checks above, not by pandera
+    for column in cols.values():  # missing values are judged by _missing_values, not by pandera
         column.nullable = True
     return pa.DataFrameSchema(cols, checks=checks, strict=False, coerce=False)
 
@@ -520,9 +512,9 @@ def _unique_waves(df: pd.DataFrame) -> pd.Series:
 
 
 def _time_non_decreasing(df: pd.DataFrame) -> pd.Series:
-    order = df.sort_values(["participant_id", "wave"], kind="stable")
+    order = df.dropna(subset=["wave"]).sort_values(["participant_id", "wave"], kind="stable")
     step = order.groupby("participant_id", sort=False, dropna=False)["time"].diff()
-    return (step.isna() | (step >= 0)).reindex(df.index)
+    return (step.isna() | (step >= 0)).reindex(df.index, fill_value=True)
 
 
 def _attended_within_offered(df: pd.DataFrame) -> pd.Series:
