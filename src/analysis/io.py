@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from io import StringIO
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -193,8 +194,6 @@ def _read_text(path: Path, raw: bytes, sep: str | None) -> pd.DataFrame:
                 f"{path}: the header has no {expected} but does have a {found[0]}; "
                 f"the file seems to use a different delimiter than the {expected} its name promises"
             )
-    from io import StringIO
-
     try:
         return pd.read_csv(StringIO(text), sep=sep, dtype=object, keep_default_na=True)
     except pd.errors.ParserError as exc:
