@@ -203,3 +203,33 @@ def test_a_non_numeric_wave_does_not_hide_other_problems_nor_repeat_itself():
     with pytest.raises(io.DataValidationError) as err:
         io.validate(frame)
     assert [(p.column, p.rows) for p in err.value.problems] == [("wave", (6,)), ("gse_total", (2,))]
+
+
+def test_values_and_time_sections_recode_long_files():
+    frame = pd.read_csv(VALID / "small_long.csv").astype({"wave": str})
+    frame["wave"] = frame["wave"].map({"0": "0", "1": "6", "2": "12"})  # months, as text
+    frame["arm"] = frame["arm"].map({"control": 0, "cbt": 1})
+    mapping = {"values": {"wave": {0: 0, 6: 1, 12: 2}, "arm": {0: "usual care", 1: "clinic"}},
+               "time": {0: 0.0, 1: 26.0, 2: 52.0}}
+    data = io.load_trial(frame, mapping=mapping)
+    assert data["wave"].tolist()[:3] == [0, 1, 2]
+    assert data["time"].tolist()[:3] == [0.0, 26.0, 52.0]
+    assert list(data["arm"].cat.categories) == ["usual care", "clinic"]
+
+
+def test_values_section_naming_an_absent_column_is_reported():
+    with pytest.raises(io.DataValidationError, match="values section"):
+        io.load_trial(VALID / "small_long.csv", mapping={"values": {"group": {0: "a"}}})
+
+
+def test_help_study_loads_through_its_bundled_mapping():
+    data = io.load_trial("HELPfull")
+    assert data.attrs["instruments"] == ["cesd"]
+    assert data.groupby("wave")["participant_id"].nunique().tolist() == [470, 254, 217, 254, 277]
+    assert sorted(data["time"].unique()) == [0.0, 26.0, 52.0, 78.0, 104.0]
+    # Complete baseline CES-D items score to the study's own CES_D total (reverse keys applied).
+    raw = pd.read_csv(Path(__file__).parents[1] / "data" / "HELPfull.csv", low_memory=False)
+    raw = raw[raw.TIME == 0].set_index("ID")
+    complete = data[(data.wave == 0)].set_index("participant_id")
+    complete = complete[complete[[f"cesd_{i}" for i in range(1, 21)]].notna().all(axis=1)]
+    np.testing.assert_array_equal(complete["cesd_total"], raw.loc[complete.index, "CES_D"])

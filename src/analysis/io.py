@@ -200,21 +200,33 @@ def _read_text(path: Path, raw: bytes, sep: str | None) -> pd.DataFrame:
         raise DataFileError(f"{path}: cannot be parsed ({str(exc).splitlines()[0]})") from None
 
 
+MAPPING_SECTIONS = ("columns", "values", "wide", "time")
+
+
 def read_mapping(mapping: str | Path | Mapping | None) -> dict:
     """Read a column mapping: a dict or a YAML file.
 
-    The mapping is either flat (``{their_name: contract_name}``) or has a
-    ``columns`` section with that dict and an optional ``wide`` section
-    (``pattern`` and ``participant_id``; see :func:`from_wide`) for files with one
-    row per participant.
+    The mapping is either flat (``{their_name: contract_name}``) or has sections:
+
+    ``columns``
+        ``{their_name: contract_name}``.
+    ``values``
+        ``{contract_column: {their_value: contract_value}}``, e.g. months to waves
+        (``wave: {0: 0, 6: 1, 12: 2}``) or arm codes (``arm: {0: usual care}``);
+        values not listed stay as they are.
+    ``wide``
+        Arguments of :func:`from_wide` for files with one row per participant.
+    ``time``
+        ``{wave: weeks since baseline}``, applied after the above.
 
     Returns
     -------
     dict
-        ``{"columns": {...}, "wide": {...} or None}``.
+        One entry per section (empty dict or None where absent).
     """
+    spec = {"columns": {}, "values": {}, "wide": None, "time": None}
     if mapping is None:
-        return {"columns": {}, "wide": None}
+        return spec
     if isinstance(mapping, (str, Path)):
         path = Path(mapping)
         if not path.is_file():
@@ -225,17 +237,41 @@ def read_mapping(mapping: str | Path | Mapping | None) -> dict:
             raise DataFileError(f"{path}: mapping is not valid UTF-8 YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(mapping, Mapping):
         raise DataFileError("mapping must be a dictionary of {file column: contract column}")
-    if "columns" in mapping or "wide" in mapping:
-        unknown = set(mapping) - {"columns", "wide"}
+    if set(mapping) & set(MAPPING_SECTIONS):
+        unknown = set(mapping) - set(MAPPING_SECTIONS)
         if unknown:
-            raise DataFileError(f"mapping has unknown sections {sorted(unknown)}; allowed: columns, wide")
-        columns, wide = dict(mapping.get("columns") or {}), mapping.get("wide")
+            raise DataFileError(f"mapping has unknown sections {sorted(unknown)}; allowed: {list(MAPPING_SECTIONS)}")
+        spec.update({key: value for key, value in mapping.items() if value is not None})
     else:
-        columns, wide = dict(mapping), None
-    bad = {k: v for k, v in columns.items() if not isinstance(v, str)}
+        spec["columns"] = dict(mapping)
+    bad = {k: v for k, v in spec["columns"].items() if not isinstance(v, str)}
     if bad:
         raise DataFileError(f"mapping targets must be column names (strings); got {bad}")
-    return {"columns": {str(k): v for k, v in columns.items()}, "wide": wide}
+    spec["columns"] = {str(k): v for k, v in spec["columns"].items()}
+    return spec
+
+
+def _value_key(value: Any) -> str:
+    """A value as text, with numbers in one canonical form (``"6"``, ``6``, ``6.0`` -> ``"6"``)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value).strip()
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def _recode(frame: pd.DataFrame, values: Mapping[str, Mapping]) -> pd.DataFrame:
+    """Replace listed values column by column (the mapping's ``values`` section)."""
+    absent = sorted(set(values) - set(frame.columns))
+    if absent:
+        raise DataValidationError([Problem(c, "named in the mapping's values section but not in the data")
+                                   for c in absent])
+    frame = frame.copy()
+    for column, codes in values.items():
+        table = {_value_key(k): v for k, v in codes.items()}
+        keys = frame[column].map(_value_key, na_action="ignore")
+        frame[column] = keys.map(table).where(keys.isin(list(table)), frame[column])
+    return frame
 
 
 # --------------------------------------------------------------------------- wide to long
@@ -343,9 +379,11 @@ def load_trial(path: str | Path | pd.DataFrame, mapping: str | Path | Mapping | 
     else:
         frame, source = read_table(path), str(path)
     spec = read_mapping(mapping)
-    frame = _apply_mapping(frame, spec["columns"], source)
+    frame = _recode(_apply_mapping(frame, spec["columns"], source), spec["values"])
     if spec["wide"] is not None:
         frame = from_wide(frame, **spec["wide"])
+    if spec["time"] is not None:
+        frame["time"] = frame["wave"].map(_value_key).map({_value_key(k): v for k, v in spec["time"].items()})
     return validate(frame, source=source)
 
 
