@@ -1,0 +1,628 @@
+r"""Linear mixed-effects models that read like lme4's summary, fitted with statsmodels.
+
+:func:`fit_lmm` fits a linear mixed model with one grouping factor,
+
+.. math::
+
+   y_i = X_i \beta + Z_i b_i + \varepsilon_i, \quad b_i \sim N(0, G), \quad
+   \varepsilon_i \sim N(0, \sigma^2 I), \quad
+   V_i = Z_i G Z_i' + \sigma^2 I,
+
+by (restricted) maximum likelihood with ``statsmodels.formula.api.mixedlm`` and
+reports it in lme4/lmerTest terms: fixed effects with Satterthwaite denominator
+degrees of freedom, random-effect variances, SDs and correlations, lme4's logLik,
+AIC and BIC, and lme4's singular-fit check.
+
+Satterthwaite's method
+----------------------
+As in lmerTest, the variance parameters are :math:`\phi = (\theta, \sigma)`, where
+:math:`\theta` holds the lower triangle of the relative Cholesky factor
+:math:`\Lambda` (:math:`G = \sigma^2 \Lambda \Lambda'`). For a contrast :math:`L`,
+
+.. math::
+
+   \nu = \frac{2\, (L' C L)^2}{g' A g}, \quad
+   C(\phi) = (X' V^{-1} X)^{-1}, \quad g = \partial (L' C L) / \partial \phi, \quad
+   A = 2\, H^{-1},
+
+with :math:`H` the Hessian of the deviance (:math:`-2` times the restricted or full
+log-likelihood, as fitted) at the estimate. :math:`C` and the deviance are computed
+here blockwise over groups and differentiated numerically (central differences
+with Richardson extrapolation), so the degrees of freedom are an approximation,
+as lmerTest's ("numerical derivatives") are.
+
+:func:`lrt` compares nested models by a likelihood-ratio test (as lme4's
+``anova``), and :func:`decompose` splits a time-varying predictor into its
+person mean and the deviation from it.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import patsy
+import statsmodels.formula.api as smf
+from scipy import optimize, stats
+
+__all__ = ["LmmResult", "fit_lmm", "lrt", "decompose"]
+
+#: statsmodels optimisers tried in turn until one converges; the estimate is then
+#: polished on lme4's profiled deviance (see ``_polish``) for lme4 parity.
+OPTIMIZERS = (
+    ("lbfgs", {"maxiter": 5000}),
+    ("bfgs", {"maxiter": 5000}),
+    ("cg", {"maxiter": 5000}),
+    ("nm", {"maxiter": 20000}),
+)
+#: lme4's ``isSingular`` tolerance on the diagonal of the relative Cholesky factor.
+SINGULAR_TOL = 1e-4
+#: lmerTest's tolerance for zero eigenvalues of the deviance Hessian.
+HESSIAN_TOL = 1e-8
+#: Initial relative step and number of halvings for the numerical derivatives.
+STEP = 1e-2
+RICHARDSON_LEVELS = 4
+SATTERTHWAITE_NOTE = "Satterthwaite's method for denominator df (numerical derivatives)"
+
+
+@dataclass(frozen=True, eq=False)
+class LmmResult:
+    """A fitted linear mixed model, reported as lme4/lmerTest report it.
+
+    Attributes
+    ----------
+    fixed : pandas.DataFrame
+        One row per fixed-effect term (patsy names): ``estimate``, ``se``,
+        ``df`` (Satterthwaite, numerical derivatives), ``t``, ``p`` and the 95%
+        t-interval ``ci_low``, ``ci_high``.
+    re_cov : pandas.DataFrame
+        Random-effect covariance matrix :math:`G`, named by the random terms.
+    re_sd_corr : pandas.DataFrame
+        Random-effect SDs on the diagonal, correlations off it.
+    sigma2 : float
+        Residual variance.
+    loglik, aic, bic : float
+        lme4's logLik (restricted log-likelihood for REML fits), AIC and BIC;
+        the number of parameters counts fixed effects, the elements of
+        :math:`G` and the residual variance.
+    converged : bool
+        Whether statsmodels' optimiser reported convergence.
+    singular : bool
+        lme4's ``isSingular``: a diagonal element of the relative Cholesky
+        factor below ``SINGULAR_TOL`` (a variance ~0 or a correlation ~±1).
+    warnings : list of str
+        Optimiser, convergence, Hessian and singular-fit warnings.
+    random_effects : pandas.DataFrame
+        Conditional modes (BLUPs), one row per group.
+    nobs, ngroups, n_dropped : int
+        Rows used, groups, and rows dropped for missing values.
+    reml : bool
+    formula, group, re_formula : str
+    data : pandas.DataFrame
+        The complete-case rows the model was fitted to (used by :func:`lrt`).
+    """
+
+    fixed: pd.DataFrame
+    re_cov: pd.DataFrame
+    re_sd_corr: pd.DataFrame
+    sigma2: float
+    loglik: float
+    aic: float
+    bic: float
+    converged: bool
+    singular: bool
+    warnings: list[str]
+    random_effects: pd.DataFrame
+    nobs: int
+    ngroups: int
+    n_dropped: int
+    reml: bool
+    formula: str
+    group: str
+    re_formula: str
+    data: pd.DataFrame = field(repr=False)
+
+    @property
+    def npar(self) -> int:
+        """Number of parameters as lme4 counts them (fixed, variance, residual)."""
+        q = len(self.re_cov)
+        return len(self.fixed) + q * (q + 1) // 2 + 1
+
+    def summary(self) -> str:
+        """Text summary laid out like ``summary()`` of an lmerTest fit."""
+        return "\n".join([
+            _header(self),
+            "",
+            _random_table(self),
+            f"Number of obs: {self.nobs}, groups:  {self.group}, {self.ngroups}"
+            + (f" ({self.n_dropped} rows with missing values dropped)" if self.n_dropped else ""),
+            "",
+            "Fixed effects:",
+            _fixed_table(self.fixed),
+            "---",
+            f"{SATTERTHWAITE_NOTE}; df are an approximation.",
+            *(["", "Warnings:"] + [f"  {w}" for w in self.warnings] if self.warnings else []),
+        ])
+
+
+def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1",
+            reml: bool = True) -> LmmResult:
+    """Fit a linear mixed model and report it as lme4/lmerTest would.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long-format data, one row per observation.
+    formula : str
+        Fixed-effects formula (patsy), e.g. ``"Reaction ~ Days"``.
+    group : str
+        Column identifying the grouping factor (e.g. participant).
+    re_formula : str, default "~1"
+        Random-effects formula, e.g. ``"~1"`` (intercepts) or ``"~time"``
+        (correlated intercepts and slopes), as lme4's ``(time | group)``.
+    reml : bool, default True
+        Restricted maximum likelihood (True) or maximum likelihood.
+
+    Returns
+    -------
+    LmmResult
+
+    Raises
+    ------
+    ValueError
+        If a column named in ``formula``, ``re_formula`` or ``group`` is absent,
+        or no complete rows remain.
+
+    Notes
+    -----
+    Rows with a missing value in any used column are dropped (``n_dropped``).
+    Optimisers in ``OPTIMIZERS`` are tried in turn until one converges. Fixed-
+    effect df use Satterthwaite's approximation with numerical derivatives, as
+    lmerTest computes it; p-values and 95% intervals use the t distribution.
+    """
+    columns = _used_columns(data, formula, re_formula, group)
+    complete = data.dropna(subset=columns)
+    if complete.empty:
+        raise ValueError(f"no complete rows in columns {columns}")
+    model, fit, messages = _fit_statsmodels(complete, formula, group, re_formula, reml)
+    blocks = _blocks(model)
+    re_names = _re_names(complete, re_formula)
+    theta = _polish(_theta(np.asarray(fit.cov_re, dtype=float), fit.scale), blocks, reml)
+    varpar = np.append(theta, _profiled_sigma(theta, blocks, reml))
+    lam = _lambda(theta, len(re_names))
+    cov_re = varpar[-1] ** 2 * lam @ lam.T
+    deviance = _deviance(varpar, blocks, reml)
+    singular = bool(np.any(np.diag(lam) < SINGULAR_TOL))
+    if singular:
+        messages.append("boundary (singular) fit: see isSingular "
+                        "(a random-effect variance ~0 or a correlation ~±1)")
+    cov_beta, df, hessian_messages = _satterthwaite(varpar, blocks, reml)
+    beta = pd.Series(_gls(varpar, blocks)[1], index=model.exog_names)
+    npar = len(beta) + len(re_names) * (len(re_names) + 1) // 2 + 1
+    return LmmResult(
+        fixed=_fixed_table_frame(beta, cov_beta, df),
+        re_cov=pd.DataFrame(cov_re, index=re_names, columns=re_names),
+        re_sd_corr=pd.DataFrame(_sd_corr(cov_re), index=re_names, columns=re_names),
+        sigma2=float(varpar[-1] ** 2),
+        loglik=-deviance / 2,
+        aic=deviance + 2 * npar,
+        bic=deviance + np.log(model.nobs) * npar,
+        converged=bool(fit.converged),
+        singular=singular,
+        warnings=messages + hessian_messages,
+        random_effects=_random_effects(varpar, blocks, beta.to_numpy(),
+                                       pd.Index(model.group_labels, name=group), re_names),
+        nobs=int(model.nobs),
+        ngroups=int(model.n_groups),
+        n_dropped=len(data) - len(complete),
+        reml=reml,
+        formula=formula,
+        group=group,
+        re_formula=re_formula,
+        data=complete,
+    )
+
+
+def lrt(smaller: LmmResult, larger: LmmResult, refit: bool = True) -> pd.DataFrame:
+    """Likelihood-ratio test of two nested models, laid out like lme4's ``anova``.
+
+    Parameters
+    ----------
+    smaller, larger : LmmResult
+        Nested fits to the same rows; ``smaller`` has fewer parameters.
+    refit : bool, default True
+        Refit REML fits by ML first, as lme4's ``anova`` does by default. With
+        ``refit=False`` REML fits are compared as they are, which is valid only
+        when the fixed effects are identical; if they differ, both models are
+        refitted by ML regardless.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows ``smaller`` and ``larger``; columns ``npar``, ``AIC``, ``BIC``,
+        ``logLik``, ``deviance``, ``Chisq``, ``Df``, ``Pr(>Chisq)``. ``attrs["note"]``
+        says whether the models were refitted by ML; the p-value is conservative
+        when the larger model adds variance parameters (null on the boundary).
+
+    Raises
+    ------
+    ValueError
+        If the fits use different rows, groups, or are not ordered by size.
+    """
+    _check_nested(smaller, larger)
+    same_fixed = list(smaller.fixed.index) == list(larger.fixed.index)
+    refitted = (refit or not same_fixed) and (smaller.reml or larger.reml)
+    if refitted:
+        smaller, larger = _ml(smaller), _ml(larger)
+    table = pd.DataFrame(
+        {"npar": [smaller.npar, larger.npar], "AIC": [smaller.aic, larger.aic],
+         "BIC": [smaller.bic, larger.bic], "logLik": [smaller.loglik, larger.loglik],
+         "deviance": [-2 * smaller.loglik, -2 * larger.loglik]},
+        index=["smaller", "larger"])
+    chisq = max(table["deviance"].iloc[0] - table["deviance"].iloc[1], 0.0)
+    dof = larger.npar - smaller.npar
+    table["Chisq"] = [np.nan, chisq]
+    table["Df"] = [np.nan, dof]
+    table["Pr(>Chisq)"] = [np.nan, stats.chi2.sf(chisq, dof)]
+    table.attrs["note"] = ("models refitted with ML (instead of REML)" if refitted
+                           else f"models compared as fitted ({'REML' if larger.reml else 'ML'})")
+    return table
+
+
+def decompose(data: pd.DataFrame, var: str, group: str) -> pd.DataFrame:
+    """Person-mean centring: split ``var`` into between- and within-person parts.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long-format data.
+    var : str
+        Time-varying numeric column to decompose.
+    group : str
+        Column identifying persons.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``data`` with ``{var}_between`` (the person's mean over their
+        non-missing values of ``var``) and ``{var}_within`` (value minus person
+        mean; missing where ``var`` is missing).
+
+    Raises
+    ------
+    ValueError
+        If ``var`` or ``group`` is not a column of ``data``.
+    """
+    _require_columns(data, [var, group])
+    out = data.copy()
+    out[f"{var}_between"] = out.groupby(group, observed=True)[var].transform("mean")
+    out[f"{var}_within"] = out[var] - out[f"{var}_between"]
+    return out
+
+
+# --- data and fitting -------------------------------------------------------
+
+def _require_columns(data: pd.DataFrame, columns: list[str]) -> None:
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise ValueError(f"column(s) not in data: {', '.join(map(repr, missing))}")
+
+
+def _formula_variables(formula: str) -> list[str]:
+    """Names of the data columns a patsy formula refers to."""
+    names = []
+    desc = patsy.ModelDesc.from_formula(formula)
+    for term in desc.lhs_termlist + desc.rhs_termlist:
+        for factor in term.factors:
+            names.extend(_code_names(factor.code))
+    return list(dict.fromkeys(names))
+
+
+def _code_names(code: str) -> list[str]:
+    """Variable names in one patsy factor's Python code (``Q("a.b")`` included)."""
+    tree = ast.parse(code, mode="eval")
+    callees = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    attributes = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and id(node) not in callees | attributes:
+            names.append(node.id)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id == "Q" and node.args and isinstance(node.args[0], ast.Constant)):
+            names.append(node.args[0].value)
+    return names
+
+
+def _used_columns(data: pd.DataFrame, formula: str, re_formula: str, group: str) -> list[str]:
+    columns = list(dict.fromkeys(
+        _formula_variables(formula) + _formula_variables(re_formula) + [group]))
+    _require_columns(data, columns)
+    return columns
+
+
+def _fit_statsmodels(data, formula, group, re_formula, reml):
+    """Fit with the optimisers in turn; return model, fit and warning texts."""
+    messages = []
+    for method, options in OPTIMIZERS:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = smf.mixedlm(formula, data, groups=data[group], re_formula=re_formula)
+            fit = model.fit(reml=reml, method=method, **options)
+        attempt = [f"{w.category.__name__}: {w.message}" for w in caught]
+        if fit.converged:
+            return model, fit, messages + attempt
+        messages += attempt + [f"optimizer {method} did not converge; trying the next"]
+    messages.append("no optimizer converged; estimates are from the last attempt")
+    return model, fit, messages
+
+
+def _re_names(data: pd.DataFrame, re_formula: str) -> list[str]:
+    return patsy.dmatrix(re_formula, data.head(1)).design_info.column_names
+
+
+def _random_effects(varpar: np.ndarray, blocks: dict, beta: np.ndarray,
+                    groups: pd.Index, re_names: list[str]) -> pd.DataFrame:
+    """Conditional modes b_i = Lambda (I + Lambda'Z_i'Z_i Lambda)^-1 Lambda'Z_i'(y_i - X_i beta)."""
+    q = len(re_names)
+    lam = _lambda(varpar[:-1], q)
+    inner = lam.T @ blocks["ZtZ"] @ lam + np.eye(q)
+    resid = blocks["Zty"] - blocks["ZtX"] @ beta
+    spherical = np.linalg.solve(inner, (lam.T @ resid[..., None]))[..., 0]
+    return pd.DataFrame(spherical @ lam.T, index=groups, columns=re_names)
+
+
+def _fixed_table_frame(estimates: pd.Series, cov_beta: np.ndarray, df: np.ndarray) -> pd.DataFrame:
+    se = np.sqrt(np.diag(cov_beta))
+    t = estimates.to_numpy() / se
+    half = stats.t.ppf(0.975, df) * se
+    return pd.DataFrame(
+        {"estimate": estimates.to_numpy(), "se": se, "df": df, "t": t,
+         "p": 2 * stats.t.sf(np.abs(t), df),
+         "ci_low": estimates.to_numpy() - half, "ci_high": estimates.to_numpy() + half},
+        index=pd.Index(estimates.index, name="term"))
+
+
+def _sd_corr(cov: np.ndarray) -> np.ndarray:
+    sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = cov / np.outer(sd, sd)
+    np.fill_diagonal(out, sd)
+    return out
+
+
+def _check_nested(smaller: LmmResult, larger: LmmResult) -> None:
+    if smaller.nobs != larger.nobs or not smaller.data.index.equals(larger.data.index):
+        raise ValueError(f"models were fitted to different rows "
+                         f"(nobs {smaller.nobs} and {larger.nobs})")
+    if smaller.group != larger.group:
+        raise ValueError(f"models use different groups: {smaller.group!r} and {larger.group!r}")
+    if smaller.npar >= larger.npar:
+        raise ValueError(f"smaller model has {smaller.npar} parameters, larger has "
+                         f"{larger.npar}: pass the nested (smaller) model first")
+
+
+def _ml(result: LmmResult) -> LmmResult:
+    if not result.reml:
+        return result
+    return fit_lmm(result.data, result.formula, result.group, result.re_formula, reml=False)
+
+
+# --- deviance as a function of (theta, sigma), blockwise over groups ---------
+
+def _blocks(model) -> dict:
+    """Per-group cross-products Z'Z, Z'X, Z'y and totals X'X, X'y, y'y."""
+    X, Z, y = model.exog_li, model.exog_re_li, model.endog_li
+    return {
+        "ZtZ": np.stack([z.T @ z for z in Z]),
+        "ZtX": np.stack([z.T @ x for z, x in zip(Z, X)]),
+        "Zty": np.stack([z.T @ v for z, v in zip(Z, y)]),
+        "XtX": model.exog.T @ model.exog,
+        "Xty": model.exog.T @ model.endog,
+        "yty": float(model.endog @ model.endog),
+        "n": model.nobs,
+    }
+
+
+def _theta(cov_re: np.ndarray, scale: float) -> np.ndarray:
+    """lme4's theta: lower triangle of the Cholesky factor of G / sigma^2."""
+    factor = _cholesky_psd(cov_re / scale)
+    return factor[np.tril_indices(len(factor))]
+
+
+def _cholesky_psd(matrix: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor of a positive semi-definite matrix (zero pivots kept 0)."""
+    q = len(matrix)
+    factor = np.zeros((q, q))
+    for j in range(q):
+        pivot = matrix[j, j] - factor[j, :j] @ factor[j, :j]
+        factor[j, j] = np.sqrt(max(pivot, 0.0))
+        if factor[j, j] > 0:
+            factor[j + 1:, j] = (matrix[j + 1:, j] - factor[j + 1:, :j] @ factor[j, :j]) / factor[j, j]
+    return factor
+
+
+def _lambda(theta: np.ndarray, q: int) -> np.ndarray:
+    factor = np.zeros((q, q))
+    factor[np.tril_indices(q)] = theta
+    return factor
+
+
+def _gls(varpar: np.ndarray, blocks: dict):
+    """Scaled GLS pieces: P = s2 X'V^-1 X, beta, s2 r'V^-1 r, sum log|I + L'Z'ZL|."""
+    q = blocks["ZtZ"].shape[1]
+    lam = _lambda(varpar[:-1], q)
+    inner = lam.T @ blocks["ZtZ"] @ lam + np.eye(q)
+    w_x = lam.T @ blocks["ZtX"]
+    w_y = (lam.T @ blocks["Zty"][..., None])[..., 0]
+    solved_x = np.linalg.solve(inner, w_x)
+    solved_y = np.linalg.solve(inner, w_y[..., None])[..., 0]
+    precision = blocks["XtX"] - np.einsum("gqp,gqr->pr", w_x, solved_x)
+    cross = blocks["Xty"] - np.einsum("gqp,gq->p", w_x, solved_y)
+    yvy = blocks["yty"] - np.einsum("gq,gq->", w_y, solved_y)
+    beta = np.linalg.solve(precision, cross)
+    logdet = np.linalg.slogdet(inner)[1].sum()
+    return precision, beta, yvy - cross @ beta, logdet
+
+
+def _profiled_sigma(theta: np.ndarray, blocks: dict, reml: bool) -> float:
+    """Residual SD maximising the (restricted) likelihood at theta."""
+    precision, _, rss, _ = _gls(np.append(theta, 1.0), blocks)
+    return float(np.sqrt(rss / (blocks["n"] - (len(precision) if reml else 0))))
+
+
+def _polish(theta: np.ndarray, blocks: dict, reml: bool) -> np.ndarray:
+    """Refine statsmodels' optimum on lme4's profiled deviance, diag(Lambda) >= 0.
+
+    Starts at statsmodels' estimate and keeps it unless the bounded L-BFGS-B
+    search lowers the deviance; this reaches boundary (singular) optima that
+    statsmodels' unconstrained search approaches only slowly.
+    """
+    q = blocks["ZtZ"].shape[1]
+    rows, cols = np.tril_indices(q)
+    bounds = [(0.0, None) if r == c else (None, None) for r, c in zip(rows, cols)]
+
+    def profiled(x):
+        return _deviance(np.append(x, _profiled_sigma(x, blocks, reml)), blocks, reml)
+
+    start = np.where(rows == cols, np.abs(theta), theta)
+    found = optimize.minimize(profiled, start, method="L-BFGS-B", bounds=bounds,
+                              options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000})
+    return found.x if found.fun < profiled(start) else start
+
+
+def _deviance(varpar: np.ndarray, blocks: dict, reml: bool) -> float:
+    """-2 log-likelihood (REML: restricted), profiled over beta, as lme4's devfun_vp."""
+    sigma2 = varpar[-1] ** 2
+    n = blocks["n"]
+    precision, _, rss, logdet = _gls(varpar, blocks)
+    dev = logdet + rss / sigma2 + n * np.log(2 * np.pi * sigma2)
+    if not reml:
+        return float(dev)
+    p = len(precision)
+    return float(dev + np.linalg.slogdet(precision)[1] - p * np.log(2 * np.pi * sigma2))
+
+
+def _cov_beta(varpar: np.ndarray, blocks: dict) -> np.ndarray:
+    """Var(beta_hat) = (X'V^-1 X)^-1 at the variance parameters."""
+    return varpar[-1] ** 2 * np.linalg.inv(_gls(varpar, blocks)[0])
+
+
+# --- Satterthwaite ---------------------------------------------------------
+
+def _satterthwaite(varpar: np.ndarray, blocks: dict, reml: bool):
+    """Covariance of beta_hat, Satterthwaite df per coefficient, and Hessian warnings."""
+    hessian = _hessian(lambda x: _deviance(x, blocks, reml), varpar)
+    cov_varpar, messages = _asymptotic_cov(hessian)
+    cov_beta = _cov_beta(varpar, blocks)
+    jac = _jacobian(lambda x: np.diag(_cov_beta(x, blocks)), varpar)
+    denom = np.einsum("bk,kl,bl->b", jac, cov_varpar, jac)
+    return cov_beta, 2 * np.diag(cov_beta) ** 2 / denom, messages
+
+
+def _asymptotic_cov(hessian: np.ndarray):
+    """2 H^-1 over H's positive eigenvalues, with lmerTest's convergence warnings."""
+    values, vectors = np.linalg.eigh(hessian)
+    messages = []
+    negative = values[values < -HESSIAN_TOL]
+    zero = values[np.abs(values) <= HESSIAN_TOL]
+    if negative.size:
+        messages.append(f"Model failed to converge with {negative.size} negative "
+                        f"eigenvalue(s) of the deviance Hessian: {negative}")
+    if zero.size:
+        messages.append(f"Model may not have converged with {zero.size} eigenvalue(s) "
+                        f"of the deviance Hessian close to zero: {zero}")
+    keep = values > HESSIAN_TOL
+    inverse = vectors[:, keep] @ np.diag(1 / values[keep]) @ vectors[:, keep].T
+    return 2 * inverse, messages
+
+
+def _steps(x: np.ndarray) -> np.ndarray:
+    return STEP * np.where(np.abs(x) > 1e-3, np.abs(x), 0.1)
+
+
+def _richardson(estimate):
+    """Richardson-extrapolate estimate(h) (error even in h) over halved steps."""
+    table = [estimate(2.0 ** -k) for k in range(RICHARDSON_LEVELS)]
+    for m in range(1, RICHARDSON_LEVELS):
+        table = [(4 ** m * fine - coarse) / (4 ** m - 1) for coarse, fine in zip(table, table[1:])]
+    return table[0]
+
+
+def _jacobian(func, x: np.ndarray) -> np.ndarray:
+    """Central-difference Jacobian (outputs x parameters), Richardson-extrapolated."""
+    h0 = _steps(x)
+
+    def central(scale):
+        cols = []
+        for k, hk in enumerate(h0 * scale):
+            e = np.zeros_like(x)
+            e[k] = hk
+            cols.append((func(x + e) - func(x - e)) / (2 * hk))
+        return np.column_stack(cols)
+
+    return _richardson(central)
+
+
+def _hessian(func, x: np.ndarray) -> np.ndarray:
+    """Central second-difference Hessian of a scalar function, Richardson-extrapolated."""
+    h0 = _steps(x)
+    f0 = func(x)
+    k = len(x)
+
+    def second(scale):
+        h = h0 * scale
+        out = np.empty((k, k))
+        for i in range(k):
+            ei = np.eye(k)[i] * h[i]
+            out[i, i] = (func(x + ei) - 2 * f0 + func(x - ei)) / h[i] ** 2
+            for j in range(i):
+                ej = np.eye(k)[j] * h[j]
+                out[i, j] = out[j, i] = (func(x + ei + ej) - func(x + ei - ej)
+                                         - func(x - ei + ej) + func(x - ei - ej)) / (4 * h[i] * h[j])
+        return out
+
+    return _richardson(second)
+
+
+# --- summary text ------------------------------------------------------------
+
+def _header(result: LmmResult) -> str:
+    method = "REML" if result.reml else "maximum likelihood"
+    lines = [f"Linear mixed model fit by {method}. t-tests use Satterthwaite's method",
+             f"Formula: {result.formula}, random: {result.re_formula} | {result.group}",
+             ""]
+    deviance = -2 * result.loglik
+    if result.reml:
+        lines.append(f"REML criterion at convergence: {deviance:.1f}")
+    else:
+        lines.append(f"{'AIC':>9}{'BIC':>9}{'logLik':>9}{'deviance':>9}{'df.resid':>9}")
+        lines.append(f"{result.aic:9.1f}{result.bic:9.1f}{result.loglik:9.1f}"
+                     f"{deviance:9.1f}{result.nobs - result.npar:9d}")
+    return "\n".join(lines)
+
+
+def _random_table(result: LmmResult) -> str:
+    names = list(result.re_cov.index)
+    sd_corr = result.re_sd_corr.to_numpy()
+    rows = []
+    for i, name in enumerate(names):
+        corr = " ".join(f"{sd_corr[i, j]:5.2f}" for j in range(i))
+        rows.append((result.group if i == 0 else "", name, result.re_cov.iloc[i, i],
+                     sd_corr[i, i], corr))
+    rows.append(("Residual", "", result.sigma2, np.sqrt(result.sigma2), ""))
+    width = max(len(r[0]) for r in rows) + 1
+    name_width = max(len(r[1]) for r in rows) + 1
+    lines = ["Random effects:",
+             f" {'Groups':<{width}}{'Name':<{name_width}}{'Variance':>10} {'Std.Dev.':>9} Corr"]
+    lines += [f" {g:<{width}}{n:<{name_width}}{v:10.4g} {s:9.4g} {c}".rstrip()
+              for g, n, v, s, c in rows]
+    return "\n".join(lines)
+
+
+def _fixed_table(fixed: pd.DataFrame) -> str:
+    table = fixed[["estimate", "se", "df", "t", "p"]].copy()
+    table.columns = ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
+    return table.to_string(float_format=lambda v: f"{v:.4g}")

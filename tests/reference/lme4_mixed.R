@@ -1,0 +1,110 @@
+# Reference values for analysis.mixed, computed with lme4 and lmerTest.
+#
+# Run from the repository root:
+#     Rscript tests/reference/lme4_mixed.R
+# Writes tests/reference/lme4_mixed.json at full precision (digits = NA).
+#
+# Cases (all fitted with lmerTest::lmer, default optimiser and settings)
+#   sleepstudy_reml   Reaction ~ Days + (Days | Subject), REML   (data/sleepstudy.csv)
+#   sleepstudy_ml     the same model, ML
+#   sleepstudy_ri_ml  Reaction ~ Days + (1 | Subject), ML (smaller model of the LRT)
+#   btheb_ri          Beat the Blues (data/BtheB.csv) in long form: one row per
+#                     follow-up (bdi.2m, bdi.4m, bdi.6m, bdi.8m -> time 2, 4, 6, 8
+#                     months), subject 1..100 in file order, rows with missing bdi
+#                     dropped; bdi ~ bdi.pre + time + treatment + drug + length +
+#                     (1 | subject), REML (HSAUR's analysis).
+#   btheb_slope       the same with (time | subject), REML.
+#   sim_trial         tests/reference/lmm_sim.csv (analysis.simulate.trial(
+#                     n_per_arm=60, seed=11), columns participant_id, time, arm,
+#                     gse_total, phq9_total, written with to_csv(index=False)): phq9_total ~ time * arm +
+#                     (time | participant_id), arm levels control, cbt,
+#                     mindfulness, REML; rows with missing phq9_total dropped.
+#
+# Quantities per case: fixed effects (Estimate, Std. Error, Satterthwaite df,
+# t value, Pr(>|t|)) from summary(); random-effect covariance matrix, SDs and
+# correlations (VarCorr), sigma, logLik, AIC, BIC, nobs, ngroups, isSingular.
+# lrt_sleepstudy holds anova(ri, slope) for the two REML fits (anova refits by ML).
+
+suppressPackageStartupMessages(library(lmerTest))
+suppressPackageStartupMessages(library(jsonlite))
+
+summarise_fit <- function(fit) {
+  coefs <- summary(fit)$coefficients
+  vc <- VarCorr(fit)[[1]]
+  cov <- matrix(as.numeric(vc), nrow(vc))
+  list(
+    terms = rownames(coefs),
+    estimate = unname(coefs[, "Estimate"]),
+    se = unname(coefs[, "Std. Error"]),
+    df = unname(coefs[, "df"]),
+    t = unname(coefs[, "t value"]),
+    p = unname(coefs[, "Pr(>|t|)"]),
+    re_terms = rownames(vc),
+    re_cov = cov,
+    re_sd = unname(attr(vc, "stddev")),
+    re_corr = matrix(as.numeric(cov2cor(cov)), nrow(vc)),
+    sigma = sigma(fit),
+    loglik = as.numeric(logLik(fit)),
+    aic = AIC(fit),
+    bic = BIC(fit),
+    nobs = nobs(fit),
+    ngroups = unname(ngrps(fit)),
+    singular = isSingular(fit),
+    reml = isREML(fit)
+  )
+}
+
+sleep <- read.csv("data/sleepstudy.csv")
+sleep$Subject <- factor(sleep$Subject)
+sleep_reml <- lmer(Reaction ~ Days + (Days | Subject), sleep, REML = TRUE)
+sleep_ml <- lmer(Reaction ~ Days + (Days | Subject), sleep, REML = FALSE)
+sleep_ri_ml <- lmer(Reaction ~ Days + (1 | Subject), sleep, REML = FALSE)
+sleep_ri_reml <- lmer(Reaction ~ Days + (1 | Subject), sleep, REML = TRUE)
+lrt <- anova(sleep_ri_reml, sleep_reml)
+
+wide <- read.csv("data/BtheB.csv", check.names = FALSE)
+wide$subject <- seq_len(nrow(wide))
+months <- c(2, 4, 6, 8)
+long <- do.call(rbind, lapply(seq_len(nrow(wide)), function(i) {
+  data.frame(
+    subject = wide$subject[i], treatment = wide$treatment[i],
+    drug = wide$drug[i], length = wide$length[i], bdi.pre = wide[["bdi.pre"]][i],
+    time = months, bdi = unlist(wide[i, paste0("bdi.", months, "m")])
+  )
+}))
+long <- long[!is.na(long$bdi), ]
+long$subject <- factor(long$subject)
+long$treatment <- factor(long$treatment, levels = c("BtheB", "TAU"))
+long$drug <- factor(long$drug, levels = c("No", "Yes"))
+long$length <- factor(long$length, levels = c("<6m", ">6m"))
+btheb_ri <- lmer(bdi ~ bdi.pre + time + treatment + drug + length + (1 | subject),
+                 long, REML = TRUE)
+btheb_slope <- lmer(bdi ~ bdi.pre + time + treatment + drug + length + (time | subject),
+                    long, REML = TRUE)
+
+sim <- read.csv("tests/reference/lmm_sim.csv")
+sim <- sim[!is.na(sim$phq9_total), ]
+sim$arm <- factor(sim$arm, levels = c("control", "cbt", "mindfulness"))
+sim_fit <- lmer(phq9_total ~ time * arm + (time | participant_id), sim, REML = TRUE)
+
+out <- list(
+  sleepstudy_reml = summarise_fit(sleep_reml),
+  sleepstudy_ml = summarise_fit(sleep_ml),
+  sleepstudy_ri_ml = summarise_fit(sleep_ri_ml),
+  btheb_ri = summarise_fit(btheb_ri),
+  btheb_slope = summarise_fit(btheb_slope),
+  sim_trial = summarise_fit(sim_fit),
+  lrt_sleepstudy = list(
+    npar = unname(lrt$npar), aic = unname(lrt$AIC), bic = unname(lrt$BIC),
+    loglik = unname(lrt$logLik), deviance = unname(lrt$deviance),
+    chisq = unname(lrt$Chisq[2]), df = unname(lrt$Df[2]),
+    p = unname(lrt[["Pr(>Chisq)"]][2])
+  ),
+  versions = list(
+    R = R.version.string,
+    lme4 = as.character(packageVersion("lme4")),
+    lmerTest = as.character(packageVersion("lmerTest"))
+  )
+)
+writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE),
+           "tests/reference/lme4_mixed.json")
