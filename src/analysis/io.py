@@ -260,6 +260,12 @@ def _value_key(value: Any) -> str:
     return str(int(number)) if number.is_integer() else repr(number)
 
 
+def _time_of_wave(wave: pd.Series, time: Mapping) -> pd.Series:
+    """Weeks since baseline for each wave from a ``{wave: weeks}`` table (unlisted waves: missing)."""
+    weeks = {_value_key(k): float(v) for k, v in time.items()}
+    return wave.map(_value_key, na_action="ignore").map(weeks).astype(float)
+
+
 def _recode(frame: pd.DataFrame, values: Mapping[str, Mapping]) -> pd.DataFrame:
     """Replace listed values column by column (the mapping's ``values`` section)."""
     absent = sorted(set(values) - set(frame.columns))
@@ -337,7 +343,7 @@ def from_wide(
         parts.append(part)
     long = pd.concat(parts, ignore_index=True).rename(columns={participant_id: "participant_id"})
     if time is not None:
-        long["time"] = long["wave"].map(time).astype(float)
+        long["time"] = _time_of_wave(long["wave"], time)
     return long.sort_values(["participant_id", "wave"], kind="stable").reset_index(drop=True)
 
 
@@ -383,7 +389,7 @@ def load_trial(path: str | Path | pd.DataFrame, mapping: str | Path | Mapping | 
     if spec["wide"] is not None:
         frame = from_wide(frame, **spec["wide"])
     if spec["time"] is not None:
-        frame["time"] = frame["wave"].map(_value_key).map({_value_key(k): v for k, v in spec["time"].items()})
+        frame["time"] = _time_of_wave(frame["wave"], spec["time"])
     return validate(frame, source=source)
 
 

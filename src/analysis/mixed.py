@@ -128,8 +128,7 @@ class LmmResult:
     @property
     def npar(self) -> int:
         """Number of parameters as lme4 counts them (fixed, variance, residual)."""
-        q = len(self.re_cov)
-        return len(self.fixed) + q * (q + 1) // 2 + 1
+        return _npar(len(self.fixed), len(self.re_cov))
 
     def summary(self) -> str:
         """Text summary laid out like ``summary()`` of an lmerTest fit."""
@@ -201,7 +200,7 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1"
                         "(a random-effect variance ~0 or a correlation ~±1)")
     cov_beta, df, hessian_messages = _satterthwaite(varpar, blocks, reml)
     beta = pd.Series(_gls(varpar, blocks)[1], index=model.exog_names)
-    npar = len(beta) + len(re_names) * (len(re_names) + 1) // 2 + 1
+    npar = _npar(len(beta), len(re_names))
     return LmmResult(
         fixed=_fixed_table_frame(beta, cov_beta, df),
         re_cov=pd.DataFrame(cov_re, index=re_names, columns=re_names),
@@ -357,6 +356,11 @@ def _fit_statsmodels(data, formula, group, re_formula, reml):
         messages += attempt + [f"optimizer {method} did not converge; trying the next"]
     messages.append("no optimizer converged; estimates are from the last attempt")
     return model, fit, messages
+
+
+def _npar(n_fixed: int, q: int) -> int:
+    """lme4's parameter count: fixed effects, the q(q+1)/2 elements of G, the residual variance."""
+    return n_fixed + q * (q + 1) // 2 + 1
 
 
 def _re_names(data: pd.DataFrame, re_formula: str) -> list[str]:
