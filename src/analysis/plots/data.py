@@ -1,4 +1,4 @@
-"""Figures shared by the notebooks (seaborn/matplotlib); computation lives elsewhere.
+"""Figures of the data-quality report: trajectories, retention, item and total distributions.
 
 Every function takes plain tables and returns a matplotlib ``Figure`` so that the
 notebooks can show it and tests can inspect it.
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from . import scales
+from .. import scales
 
 __all__ = ["trajectories", "retention", "item_distributions", "total_distributions"]
 
