@@ -17,7 +17,8 @@ TERMS = {
     "(Intercept)": "Intercept", "bdi.pre": "bdi_pre", "treatmentTAU": "treatment[T.TAU]",
     "drugYes": "drug[T.Yes]", "length>6m": "length[T.>6m]", "armcbt": "arm[T.cbt]",
     "armmindfulness": "arm[T.mindfulness]", "time:armcbt": "time:arm[T.cbt]",
-    "time:armmindfulness": "time:arm[T.mindfulness]",
+    "time:armmindfulness": "time:arm[T.mindfulness]", "gse_within": "gse_total_within",
+    "gse_between": "gse_total_between",
 }
 
 
@@ -53,6 +54,7 @@ CASES = {
     "btheb_slope": lambda: mixed.fit_lmm(btheb_long(), BTHEB_FORMULA, "subject", "~time"),
     "sim_trial": lambda: mixed.fit_lmm(sim_trial(), "phq9_total ~ time * arm",
                                        "participant_id", "~time"),
+    "sim_within": lambda: mixed.within_between(sim_trial(), "phq9_total", "gse_total"),
 }
 
 
@@ -96,6 +98,44 @@ def test_variance_components_and_fit_match_lme4(fits, key):
     assert (fit.nobs, fit.ngroups, fit.singular) == (ref["nobs"], ref["ngroups"], ref["singular"])
     assert fit.converged and fit.warnings == []
     assert len(fit.random_effects) == fit.ngroups
+
+
+@pytest.mark.parametrize("key", list(CASES))
+def test_random_effects_and_fitted_values_match_lme4(fits, key):
+    ref, fit = REFERENCE[key], fits[key]
+    labels = fit.random_effects.index.astype(str)
+    rows = [labels.get_loc(g) for g in ref["ranef_groups"]]
+    modes = np.asarray(ref["ranef"], float).reshape(len(rows), -1)
+    scale = np.abs(modes).max()
+    assert np.max(np.abs(fit.random_effects.iloc[rows].to_numpy() - modes)) < 1e-3 * scale
+    assert rel(fit.random_effects_sd.iloc[rows].to_numpy().ravel(),
+               np.asarray(ref["ranef_sd"], float).ravel()) < 1e-3
+    assert rel(fit.fitted.iloc[:10], ref["fitted"]) < 1e-4
+    assert np.allclose(fit.residuals, fit.data[fit.outcome] - fit.fitted)
+
+
+def test_predict_gives_the_fixed_part_with_its_standard_error(fits):
+    fit = fits["sleepstudy_reml"]
+    out = fit.predict(pd.DataFrame({"Days": [0.0, 9.0]}))
+    intercept, slope = fit.fixed["estimate"]
+    assert np.allclose(out["estimate"], [intercept, intercept + 9 * slope])
+    assert np.isclose(out["se"].iloc[0], fit.fixed["se"].iloc[0])
+    var9 = np.array([1.0, 9.0]) @ fit.cov_beta.to_numpy() @ np.array([1.0, 9.0])
+    assert np.isclose(out["se"].iloc[1], np.sqrt(var9))
+    assert np.allclose(out["ci_high"] - out["estimate"], 1.959964 * out["se"], rtol=1e-6)
+    with pytest.raises(ValueError, match="newdata"):
+        fit.predict(pd.DataFrame({"Nights": [1.0]}))
+
+
+def test_convergence_check_fails_away_from_the_optimum(fits):
+    fit = fits["sleepstudy_reml"]
+    blocks = mixed._blocks(mixed.smf.mixedlm("Reaction ~ Days", fit.data,
+                                             groups=fit.data["Subject"], re_formula="~Days"))
+    lam = np.linalg.cholesky(fit.re_cov.to_numpy() / fit.sigma2)
+    theta = lam[np.tril_indices(2)]
+    assert mixed._check_convergence(theta, blocks, reml=True) == (True, [])
+    ok, messages = mixed._check_convergence(theta * 1.2, blocks, reml=True)
+    assert not ok and "failed to converge" in messages[0]
 
 
 def test_missing_rows_are_dropped_and_counted(fits):
@@ -153,3 +193,106 @@ def test_decompose_by_hand():
     assert "x_between" not in data
     with pytest.raises(ValueError, match="'y'"):
         mixed.decompose(data, "y", "id")
+
+
+# --- model families ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trial():
+    data, truth = simulate.trial(n_per_arm=80, seed=5)
+    return data, truth
+
+
+def test_growth_recovers_the_simulated_arm_effects(trial):
+    data, truth = trial
+    for outcome, effects in [("phq9_total", truth["total_effect"]),
+                             ("gse_total", truth["se_slope_effect"])]:
+        fit = mixed.growth(data, outcome)
+        assert fit.formula == f"{outcome} ~ time * arm" and fit.re_formula == "~time"
+        for arm, effect in effects.items():
+            row = fit.fixed.loc[f"time:arm[T.{arm}]"]
+            assert row["ci_low"] < effect < row["ci_high"], (outcome, arm, row)
+
+
+def test_single_arm_growth_has_no_arm_terms(trial):
+    data, _ = trial
+    fit = mixed.growth(data[data["arm"] == "cbt"], "phq9_total", random_slope=False)
+    assert list(fit.fixed.index) == ["Intercept", "time"] and fit.re_formula == "~1"
+
+
+def test_within_person_effect_is_recovered_without_measurement_error():
+    # No measurement error, lags or sources: the within-person deviations of SE and
+    # symptoms are the innovations, so the true within-person regression slope is
+    # innovation_corr * innovation_sd_sym / innovation_sd_se.
+    data, truth = simulate.trial(
+        n_per_arm=100, seed=3, measurement_error_sd=0.0, ar_se=0, ar_sym=0, lag_se_to_sym=0,
+        lag_sym_to_se=0, se_slope_sd=0.0, slope_corr=0.0,
+        source_effects=dict.fromkeys(["mastery", "vicarious", "persuasion", "physiological"], 0.0))
+    effect = truth["innovation_corr"] * truth["innovation_sd_sym"] / truth["innovation_sd_se"]
+    fit = mixed.within_between(data, "phq9_total", "gse_total")
+    row = fit.fixed.loc["gse_total_within"]
+    assert row["ci_low"] < effect < row["ci_high"]
+    assert row["ci_high"] < 0
+
+
+def test_sources_recover_the_simulated_source_effects(trial):
+    data, truth = trial
+    fit = mixed.sources(data)
+    for source, effect in truth["source_effects_per_point"].items():
+        row = fit.fixed.loc[f"src_{source}_within"]
+        assert row["ci_low"] < effect < row["ci_high"], (source, row)
+
+
+def test_lag_takes_the_previous_wave_only():
+    data = pd.DataFrame({"participant_id": ["a", "a", "a", "b", "b"], "wave": [0, 1, 3, 0, 1],
+                         "x": [1.0, 2.0, 4.0, 10.0, 11.0]})
+    out = mixed._lag(data, ["x"], "participant_id", "wave")
+    assert np.isnan(out["x_lag"][0]) and out["x_lag"][1] == 1.0 and np.isnan(out["x_lag"][2])
+    assert out["x_lag"][4] == 10.0 and out.index.equals(data.index)
+
+
+def test_lagged_and_adherence_models(trial):
+    data, truth = trial
+    lag = mixed.lagged(data, "phq9_total", "gse_total")
+    assert {"gse_total_lag", "phq9_total_lag"} <= set(lag.fixed.index)
+    ordered = data.sort_values(["participant_id", "wave"])
+    previous = ordered.groupby("participant_id")[["wave", "phq9_total", "gse_total"]].shift()
+    has_lag = ((previous["wave"] == ordered["wave"] - 1)
+               & previous[["phq9_total", "gse_total"]].notna().all(axis=1))
+    assert lag.nobs == (has_lag & ordered["phq9_total"].notna()).sum()
+    assert lag.fixed.loc["phq9_total_lag", "estimate"] > 0
+    adh = mixed.adherence(data)
+    assert adh.outcome == "adherence"
+    assert set(adh.data["arm"]) == {"cbt", "mindfulness"}  # control is offered no sessions
+    assert adh.fixed.loc["gse_total_lag_within", "ci_low"] > 0  # truth: SE raises attendance
+
+
+def test_effect_sizes_by_hand(trial):
+    data, _ = trial
+    fit = mixed.growth(data, "phq9_total")
+    table = mixed.effect_sizes(fit)
+    base = fit.data[fit.data["time"] == 0].groupby("arm", observed=True)["phq9_total"]
+    n, var = base.count(), base.var()
+    sd = np.sqrt(((n - 1) * var).sum() / (n - 1).sum())
+    row = fit.fixed.loc["time:arm[T.cbt]"]
+    duration = fit.data["time"].max()
+    assert np.isclose(table.loc["cbt", "d"], row["estimate"] * duration / sd)
+    assert np.isclose(table.loc["cbt", "d_ci_low"], row["ci_low"] * duration / sd)
+    assert table.attrs["reference"] == "control" and list(table.index) == ["cbt", "mindfulness"]
+    with pytest.raises(ValueError, match="time:arm"):
+        mixed.effect_sizes(mixed.fit_lmm(data, "phq9_total ~ time", "participant_id"))
+
+
+def test_caseload_adds_person_slopes_to_reliable_change(trial):
+    data, _ = trial
+    fit = mixed.growth(data, "phq9_total")
+    table = mixed.caseload(fit, "phq9").set_index("participant_id")
+    person = table.index[0]
+    arm = table.loc[person, "arm"]
+    fixed = fit.fixed["estimate"]
+    arm_slope = fixed["time"] + (fixed[f"time:arm[T.{arm}]"] if arm != "control" else 0)
+    assert np.isclose(table.loc[person, "arm_slope"], arm_slope)
+    assert np.isclose(table.loc[person, "slope"], arm_slope + fit.random_effects.loc[person, "time"])
+    assert (table["slope_low"] < table["slope"]).all()
+    assert {"pre", "post", "rci", "category"} <= set(table.columns)
+    assert len(table) == fit.ngroups

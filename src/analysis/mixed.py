@@ -48,7 +48,13 @@ import patsy
 import statsmodels.formula.api as smf
 from scipy import optimize, stats
 
-__all__ = ["LmmResult", "fit_lmm", "lrt", "decompose"]
+from . import scales
+
+__all__ = ["LmmResult", "fit_lmm", "lrt", "decompose", "growth", "within_between", "lagged",
+           "sources", "adherence", "effect_sizes", "caseload", "SOURCES"]
+
+#: Columns of Bandura's four sources of self-efficacy in the trial-data contract.
+SOURCES = ("src_mastery", "src_vicarious", "src_persuasion", "src_physiological")
 
 #: statsmodels optimisers tried in turn until one converges; the estimate is then
 #: polished on lme4's profiled deviance (see ``_polish``) for lme4 parity.
@@ -58,6 +64,8 @@ OPTIMIZERS = (
     ("cg", {"maxiter": 5000}),
     ("nm", {"maxiter": 20000}),
 )
+#: lme4's ``check.conv.grad`` tolerance on the scaled gradient of the deviance.
+GRADIENT_TOL = 2e-3
 #: lme4's ``isSingular`` tolerance on the diagonal of the relative Cholesky factor.
 SINGULAR_TOL = 1e-4
 #: lmerTest's tolerance for zero eigenvalues of the deviance Hessian.
@@ -70,7 +78,7 @@ SATTERTHWAITE_NOTE = "Satterthwaite's method for denominator df (numerical deriv
 
 @dataclass(frozen=True, eq=False)
 class LmmResult:
-    """A fitted linear mixed model, reported as lme4/lmerTest report it.
+    r"""A fitted linear mixed model, reported as lme4/lmerTest report it.
 
     Attributes
     ----------
@@ -89,7 +97,9 @@ class LmmResult:
         the number of parameters counts fixed effects, the elements of
         :math:`G` and the residual variance.
     converged : bool
-        Whether statsmodels' optimiser reported convergence.
+        lme4's gradient check at the optimum of the profiled deviance passed
+        (see ``GRADIENT_TOL``); statsmodels only supplies starting values, and
+        its messages are kept in ``warnings`` prefixed "statsmodels start".
     singular : bool
         lme4's ``isSingular``: a diagonal element of the relative Cholesky
         factor below ``SINGULAR_TOL`` (a variance ~0 or a correlation ~±1).
@@ -97,12 +107,21 @@ class LmmResult:
         Optimiser, convergence, Hessian and singular-fit warnings.
     random_effects : pandas.DataFrame
         Conditional modes (BLUPs), one row per group.
+    random_effects_sd : pandas.DataFrame
+        Their conditional SDs (square roots of the diagonal of lme4's
+        ``condVar``), for intervals such as a caterpillar plot.
+    cov_beta : pandas.DataFrame
+        Covariance matrix of the fixed effects (lme4's ``vcov``).
+    fitted : pandas.Series
+        Conditional fitted values :math:`X\hat\beta + Z\hat b`, indexed as ``data``.
     nobs, ngroups, n_dropped : int
         Rows used, groups, and rows dropped for missing values.
     reml : bool
     formula, group, re_formula : str
     data : pandas.DataFrame
         The complete-case rows the model was fitted to (used by :func:`lrt`).
+    design_info : patsy.DesignInfo
+        The fixed-effects design, reused by :meth:`predict`.
     """
 
     fixed: pd.DataFrame
@@ -116,6 +135,9 @@ class LmmResult:
     singular: bool
     warnings: list[str]
     random_effects: pd.DataFrame
+    random_effects_sd: pd.DataFrame
+    cov_beta: pd.DataFrame
+    fitted: pd.Series
     nobs: int
     ngroups: int
     n_dropped: int
@@ -124,11 +146,52 @@ class LmmResult:
     group: str
     re_formula: str
     data: pd.DataFrame = field(repr=False)
+    design_info: patsy.DesignInfo = field(repr=False)
 
     @property
     def npar(self) -> int:
         """Number of parameters as lme4 counts them (fixed, variance, residual)."""
         return _npar(len(self.fixed), len(self.re_cov))
+
+    @property
+    def outcome(self) -> str:
+        """Name of the response variable."""
+        return self.formula.split("~")[0].strip()
+
+    @property
+    def residuals(self) -> pd.Series:
+        """Conditional residuals: observed minus :attr:`fitted`."""
+        return self.data[self.outcome] - self.fitted
+
+    def predict(self, newdata: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+        r"""Population-level predictions (fixed effects only) with Wald intervals.
+
+        Parameters
+        ----------
+        newdata : pandas.DataFrame
+            Values of the fixed-effect variables (categorical levels as fitted).
+        level : float, default 0.95
+            Confidence level of the interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``newdata`` with ``estimate``, ``se``, ``ci_low`` and ``ci_high``
+            added. The interval is :math:`x'\hat\beta \pm z\, \mathrm{se}` with
+            :math:`\mathrm{se}^2 = x' \mathrm{Var}(\hat\beta) x`; it treats the
+            variance components as known (as lme4 does for ``vcov``).
+        """
+        try:
+            (design,) = patsy.build_design_matrices([self.design_info], newdata,
+                                                    NA_action="raise", return_type="matrix")
+        except patsy.PatsyError as exc:
+            raise ValueError(f"cannot build the model's design from newdata: {exc}") from None
+        design = np.asarray(design)
+        estimate = design @ self.fixed["estimate"].to_numpy()
+        se = np.sqrt(np.einsum("ij,jk,ik->i", design, self.cov_beta.to_numpy(), design))
+        half = stats.norm.ppf(0.5 + level / 2) * se
+        return newdata.assign(estimate=estimate, se=se, ci_low=estimate - half,
+                              ci_high=estimate + half)
 
     def summary(self) -> str:
         """Text summary laid out like ``summary()`` of an lmerTest fit."""
@@ -189,7 +252,11 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1"
     model, fit, messages = _fit_statsmodels(complete, formula, group, re_formula, reml)
     blocks = _blocks(model)
     re_names = _re_names(complete, re_formula)
-    theta = _polish(_theta(np.asarray(fit.cov_re, dtype=float), fit.scale), blocks, reml)
+    start = (_theta(np.asarray(fit.cov_re, dtype=float), fit.scale) if fit is not None
+             else np.eye(len(re_names))[np.tril_indices(len(re_names))])  # lme4's start
+    theta = _polish(start, blocks, reml)
+    converged, gradient_messages = _check_convergence(theta, blocks, reml)
+    messages += gradient_messages
     varpar = np.append(theta, _profiled_sigma(theta, blocks, reml))
     lam = _lambda(theta, len(re_names))
     cov_re = varpar[-1] ** 2 * lam @ lam.T
@@ -201,6 +268,8 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1"
     cov_beta, df, hessian_messages = _satterthwaite(varpar, blocks, reml)
     beta = pd.Series(_gls(varpar, blocks)[1], index=model.exog_names)
     npar = _npar(len(beta), len(re_names))
+    groups = pd.Index(model.group_labels, name=group)
+    modes, mode_sd = _random_effects(varpar, blocks, beta.to_numpy(), groups, re_names)
     return LmmResult(
         fixed=_fixed_table_frame(beta, cov_beta, df),
         re_cov=pd.DataFrame(cov_re, index=re_names, columns=re_names),
@@ -209,11 +278,13 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1"
         loglik=-deviance / 2,
         aic=deviance + 2 * npar,
         bic=deviance + np.log(model.nobs) * npar,
-        converged=bool(fit.converged),
+        converged=converged,
         singular=singular,
         warnings=messages + hessian_messages,
-        random_effects=_random_effects(varpar, blocks, beta.to_numpy(),
-                                       pd.Index(model.group_labels, name=group), re_names),
+        random_effects=modes,
+        random_effects_sd=mode_sd,
+        cov_beta=pd.DataFrame(cov_beta, index=beta.index, columns=beta.index),
+        fitted=_fitted(model, complete, beta.to_numpy(), modes),
         nobs=int(model.nobs),
         ngroups=int(model.n_groups),
         n_dropped=len(data) - len(complete),
@@ -222,6 +293,7 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1"
         group=group,
         re_formula=re_formula,
         data=complete,
+        design_info=patsy.dmatrix(formula.split("~", 1)[1], complete).design_info,
     )
 
 
@@ -302,6 +374,314 @@ def decompose(data: pd.DataFrame, var: str, group: str) -> pd.DataFrame:
     return out
 
 
+# --- ready-made model families (trial-data contract column names) ---------------
+
+def growth(data: pd.DataFrame, outcome: str, *, time: str = "time", arm: str = "arm",
+           group: str = "participant_id", random_slope: bool = True,
+           reml: bool = True) -> LmmResult:
+    """Growth model of an outcome by arm: ``outcome ~ time * arm + (time | group)``.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long trial data.
+    outcome : str
+        Column of the outcome, e.g. ``"phq9_total"`` or ``"gse_total"``.
+    time, arm, group : str
+        Columns of time since baseline, arm and participant. The arm's first
+        category (or first level in sorted order) is the reference; with a single
+        arm the model is ``outcome ~ time``.
+    random_slope : bool, default True
+        Random intercepts and slopes for time (correlated), else intercepts only.
+    reml : bool, default True
+
+    Returns
+    -------
+    LmmResult
+        ``time`` is the reference arm's mean slope per time unit and
+        ``time:arm[T.a]`` the difference of arm ``a``'s mean slope from it.
+    """
+    return fit_lmm(_arms(data, arm), f"{outcome} ~ {_growth_terms(data, time, arm)}", group,
+                   f"~{time}" if random_slope else "~1", reml)
+
+
+def within_between(data: pd.DataFrame, outcome: str, predictor: str, *, time: str = "time",
+                   arm: str = "arm", group: str = "participant_id", random_slope: bool = True,
+                   reml: bool = True) -> LmmResult:
+    """Outcome on a time-varying predictor split into within- and between-person parts.
+
+    Fits ``outcome ~ time * arm + {predictor}_within + {predictor}_between +
+    (time | group)`` after :func:`decompose`. The ``_within`` coefficient answers
+    whether a person's own rise in the predictor (above their usual level) goes with
+    a change in their outcome at the same wave; the ``_between`` coefficient whether
+    people with a higher usual level have a different outcome.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long trial data.
+    outcome, predictor : str
+        Columns, e.g. ``"phq9_total"`` and ``"gse_total"``.
+    time, arm, group : str
+        As in :func:`growth`.
+    random_slope, reml : bool
+        As in :func:`growth`.
+
+    Returns
+    -------
+    LmmResult
+
+    Notes
+    -----
+    The person mean is taken over the waves where both variables are observed.
+    Measurement error in the predictor attenuates the within-person coefficient
+    (toward 0) more than the between-person one, because within-person variation is
+    a smaller share of a scale's reliable variance.
+    """
+    _require_columns(data, [outcome, predictor, group])
+    complete = data.dropna(subset=[outcome, predictor])
+    parts = decompose(complete, predictor, group)
+    formula = (f"{outcome} ~ {_growth_terms(data, time, arm)}"
+               f" + {predictor}_within + {predictor}_between")
+    return fit_lmm(_arms(parts, arm), formula, group, f"~{time}" if random_slope else "~1", reml)
+
+
+def lagged(data: pd.DataFrame, outcome: str, predictor: str, *, wave: str = "wave",
+           time: str = "time", arm: str = "arm", group: str = "participant_id",
+           reml: bool = True) -> LmmResult:
+    """Predictor at the previous wave predicting the outcome, adjusting for its own past.
+
+    Fits ``outcome ~ {predictor}_lag + {outcome}_lag + time * arm + (1 | group)``,
+    where ``_lag`` is the value at wave ``w - 1`` (missing when that wave was not
+    observed).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long trial data with integer waves.
+    outcome, predictor : str
+        Columns, e.g. ``"phq9_total"`` and ``"gse_total"``.
+    wave, time, arm, group : str
+        Columns of wave number, time, arm and participant.
+    reml : bool, default True
+
+    Returns
+    -------
+    LmmResult
+
+    Notes
+    -----
+    A lagged outcome with random intercepts is biased in short panels (the lagged
+    outcome correlates with the intercept); the random-intercept cross-lagged panel
+    model (:func:`analysis.panel.riclpm`) separates the two properly. Read this
+    model as a description of prospective association.
+    """
+    lags = _lag(data, [outcome, predictor], group, wave)
+    formula = (f"{outcome} ~ {predictor}_lag + {outcome}_lag"
+               f" + {_growth_terms(data, time, arm)}")
+    return fit_lmm(_arms(lags, arm), formula, group, "~1", reml)
+
+
+def sources(data: pd.DataFrame, outcome: str = "gse_total", columns: tuple[str, ...] = SOURCES,
+            *, time: str = "time", arm: str = "arm", group: str = "participant_id",
+            reml: bool = True) -> LmmResult:
+    """Bandura's four sources of self-efficacy predicting SE, within and between persons.
+
+    Fits ``outcome ~ time * arm + sum_k (src_k_within + src_k_between) +
+    (time | group)``. A source's ``_within`` coefficient is the SE change that goes
+    with a rise of that source one rating point above the person's usual level,
+    other sources held fixed.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long trial data.
+    outcome : str, default "gse_total"
+    columns : tuple of str, default :data:`SOURCES`
+        Source columns.
+    time, arm, group : str
+        As in :func:`growth`.
+    reml : bool, default True
+
+    Returns
+    -------
+    LmmResult
+    """
+    _require_columns(data, [outcome, *columns, group])
+    parts = data.dropna(subset=[outcome, *columns])
+    for column in columns:
+        parts = decompose(parts, column, group)
+    terms = " + ".join(f"{c}_within + {c}_between" for c in columns)
+    formula = f"{outcome} ~ {_growth_terms(data, time, arm)} + {terms}"
+    return fit_lmm(_arms(parts, arm), formula, group, f"~{time}", reml)
+
+
+def adherence(data: pd.DataFrame, predictor: str = "gse_total", *,
+              attended: str = "sessions_attended", offered: str = "sessions_offered",
+              wave: str = "wave", arm: str = "arm", group: str = "participant_id",
+              reml: bool = True) -> LmmResult:
+    """SE before an interval predicting the share of that interval's sessions attended.
+
+    Fits ``adherence ~ {predictor}_lag_within + {predictor}_lag_between + arm +
+    (1 | group)`` on the rows with sessions offered, where ``adherence`` is
+    ``attended / offered`` in the interval ending at wave ``w`` and the predictor is
+    measured at wave ``w - 1``.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long trial data with session counts.
+    predictor : str, default "gse_total"
+    attended, offered : str
+        Session-count columns.
+    wave, arm, group : str
+        Columns of wave number, arm and participant.
+    reml : bool, default True
+
+    Returns
+    -------
+    LmmResult
+
+    Notes
+    -----
+    A linear model for a proportion (coefficients are differences in the share
+    attended per SE point); :mod:`analysis.bayes` has the binomial model with a
+    logit link.
+    """
+    _require_columns(data, [attended, offered, predictor, group, wave])
+    lags = _lag(data, [predictor], group, wave)
+    lags = lags[lags[offered] > 0].assign(adherence=lambda d: d[attended] / d[offered])
+    lags = decompose(lags.dropna(subset=[f"{predictor}_lag", "adherence"]),
+                     f"{predictor}_lag", group)
+    formula = f"adherence ~ {predictor}_lag_within + {predictor}_lag_between"
+    if _arms(lags, arm)[arm].nunique() > 1:
+        formula += f" + {arm}"
+    return fit_lmm(_arms(lags, arm), formula, group, "~1", reml)
+
+
+def effect_sizes(fit: LmmResult, time: str = "time", arm: str = "arm") -> pd.DataFrame:
+    """Arm x time differences of a growth model as standardised effect sizes.
+
+    Feingold's (2009) effect size for growth models: the difference in mean slopes
+    times the study's duration, divided by the pooled within-arm SD of the outcome
+    at baseline, :math:`d = \\delta_{slope} T / SD_{baseline}`.
+
+    Parameters
+    ----------
+    fit : LmmResult
+        A fit with ``time:arm[T.a]`` terms (e.g. from :func:`growth`).
+    time, arm : str
+        Columns of time and arm in ``fit.data``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per non-reference arm: ``slope_difference`` (per time unit),
+        ``difference`` at the end of follow-up with its 95% ``ci_low``, ``ci_high``
+        (Satterthwaite t), and ``d`` with ``d_ci_low``, ``d_ci_high``. ``attrs`` hold
+        ``duration``, ``sd_baseline`` and ``reference`` arm. The interval treats the
+        baseline SD as known.
+
+    Raises
+    ------
+    ValueError
+        If the fit has no ``time:arm`` terms.
+    """
+    prefix = f"{time}:{arm}[T."
+    terms = [t for t in fit.fixed.index if t.startswith(prefix)]
+    if not terms:
+        raise ValueError(f"the model has no {time}:{arm} terms (formula: {fit.formula})")
+    data = fit.data
+    duration = float(data[time].max() - data[time].min())
+    baseline = data.loc[data[time] == data[time].min()]
+    by_arm = baseline.groupby(arm, observed=True)[fit.outcome].agg(["var", "count"])
+    sd = float(np.sqrt((by_arm["var"] * (by_arm["count"] - 1)).sum()
+                       / (by_arm["count"] - 1).sum()))
+    rows = fit.fixed.loc[terms]
+    table = pd.DataFrame({
+        "slope_difference": rows["estimate"].to_numpy(),
+        "difference": rows["estimate"].to_numpy() * duration,
+        "ci_low": rows["ci_low"].to_numpy() * duration,
+        "ci_high": rows["ci_high"].to_numpy() * duration,
+    }, index=pd.Index([t[len(prefix):-1] for t in terms], name=arm))
+    table["d"] = table["difference"] / sd
+    table["d_ci_low"] = table["ci_low"] / sd
+    table["d_ci_high"] = table["ci_high"] / sd
+    table.attrs.update(duration=duration, sd_baseline=sd,
+                       reference=str(_arms(data, arm)[arm].cat.categories[0]))
+    return table
+
+
+def caseload(fit: LmmResult, instrument: str, time: str = "time", arm: str = "arm") -> pd.DataFrame:
+    """Each participant's model-based slope beside their reliable-change status.
+
+    Parameters
+    ----------
+    fit : LmmResult
+        A model with ``time`` as a fixed effect (and, usually, a random slope),
+        e.g. from :func:`growth`.
+    instrument : str
+        Instrument key of the outcome (for the reliable change index).
+    time, arm : str
+        Columns of time and arm.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per participant: ``arm``, ``slope`` (the person's predicted change
+        per time unit: fixed part plus their random slope), ``slope_low``,
+        ``slope_high`` (95% interval from the random slope's conditional SD),
+        ``arm_slope`` (the fixed part alone), ``fitted_last`` (the model's value at
+        the last observed wave) and the columns of
+        :func:`analysis.scales.change_table` (``pre``, ``post``, reliable change
+        index and ``category``) for those with a baseline and a later score.
+    """
+    data = fit.data
+    first = data.groupby(fit.group, observed=True).head(1).set_index(fit.group)
+    at = [patsy.build_design_matrices([fit.design_info], first.assign(**{time: t}),
+                                      return_type="matrix")[0] for t in (0.0, 1.0)]
+    arm_slope = pd.Series(np.asarray(at[1] - at[0]) @ fit.fixed["estimate"].to_numpy(),
+                          index=first.index)
+    random = (fit.random_effects[time] if time in fit.random_effects
+              else pd.Series(0.0, index=first.index))
+    random_sd = (fit.random_effects_sd[time] if time in fit.random_effects_sd
+                 else pd.Series(0.0, index=first.index))
+    slope = arm_slope + random.reindex(first.index)
+    half = stats.norm.ppf(0.975) * random_sd.reindex(first.index)
+    table = pd.DataFrame({
+        arm: first[arm], "slope": slope, "slope_low": slope - half, "slope_high": slope + half,
+        "arm_slope": arm_slope,
+        "fitted_last": fit.fitted.groupby(data[fit.group], observed=True).last(),
+    })
+    changes = scales.change_table(data.rename(columns={fit.group: "participant_id"}), instrument)
+    changes = changes.drop(columns="arm").set_index("participant_id")
+    return table.join(changes, how="left").rename_axis(fit.group).reset_index()
+
+
+def _growth_terms(data: pd.DataFrame, time: str, arm: str) -> str:
+    """``time * arm``, or ``time`` alone when the data hold a single arm."""
+    _require_columns(data, [time, arm])
+    return f"{time} * {arm}" if data[arm].dropna().nunique() > 1 else time
+
+
+def _arms(data: pd.DataFrame, arm: str) -> pd.DataFrame:
+    """A copy with ``arm`` categorical, reference first, unused levels dropped."""
+    out = data.copy()
+    if not isinstance(out[arm].dtype, pd.CategoricalDtype):
+        out[arm] = pd.Categorical(out[arm])
+    out[arm] = out[arm].cat.remove_unused_categories()
+    return out
+
+
+def _lag(data: pd.DataFrame, columns: list[str], group: str, wave: str) -> pd.DataFrame:
+    """Add ``{column}_lag``: the value at wave ``w - 1`` of the same person (else missing)."""
+    _require_columns(data, [*columns, group, wave])
+    previous = data[[group, wave, *columns]].assign(**{wave: data[wave] + 1})
+    previous = previous.rename(columns={c: f"{c}_lag" for c in columns})
+    return data.merge(previous, on=[group, wave], how="left", validate="one_to_one").set_axis(
+        data.index)
+
+
 # --- data and fitting -------------------------------------------------------
 
 def _require_columns(data: pd.DataFrame, columns: list[str]) -> None:
@@ -349,13 +729,18 @@ def _fit_statsmodels(data, formula, group, re_formula, reml):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model = smf.mixedlm(formula, data, groups=data[group], re_formula=re_formula)
-            fit = model.fit(reml=reml, method=method, **options)
-        attempt = [f"{w.category.__name__}: {w.message}" for w in caught]
-        if fit.converged:
+            try:
+                fit = model.fit(reml=reml, method=method, **options)
+            except np.linalg.LinAlgError as exc:  # a step to a singular V; try the next
+                fit = None
+                caught.append(warnings.WarningMessage(exc, RuntimeWarning, "", 0))
+        attempt = [f"statsmodels start ({method}): {w.category.__name__}: {w.message}"
+                   for w in caught]
+        if fit is not None and fit.converged:
             return model, fit, messages + attempt
-        messages += attempt + [f"optimizer {method} did not converge; trying the next"]
-    messages.append("no optimizer converged; estimates are from the last attempt")
-    return model, fit, messages
+        messages += attempt + [f"statsmodels start ({method}) did not converge; trying the next"]
+    messages.append("no statsmodels optimizer converged; starting from lme4's default instead")
+    return model, None, messages
 
 
 def _npar(n_fixed: int, q: int) -> int:
@@ -368,14 +753,28 @@ def _re_names(data: pd.DataFrame, re_formula: str) -> list[str]:
 
 
 def _random_effects(varpar: np.ndarray, blocks: dict, beta: np.ndarray,
-                    groups: pd.Index, re_names: list[str]) -> pd.DataFrame:
-    """Conditional modes b_i = Lambda (I + Lambda'Z_i'Z_i Lambda)^-1 Lambda'Z_i'(y_i - X_i beta)."""
+                    groups: pd.Index, re_names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Conditional modes and their SDs, as lme4's ``ranef(condVar = TRUE)``.
+
+    b_i = Lambda M_i^-1 Lambda'Z_i'(y_i - X_i beta) and Var(b_i | y) = sigma^2 Lambda
+    M_i^-1 Lambda' with M_i = I + Lambda'Z_i'Z_i Lambda (beta treated as known).
+    """
     q = len(re_names)
     lam = _lambda(varpar[:-1], q)
     inner = lam.T @ blocks["ZtZ"] @ lam + np.eye(q)
     resid = blocks["Zty"] - blocks["ZtX"] @ beta
     spherical = np.linalg.solve(inner, (lam.T @ resid[..., None]))[..., 0]
-    return pd.DataFrame(spherical @ lam.T, index=groups, columns=re_names)
+    cond_var = varpar[-1] ** 2 * lam @ np.linalg.inv(inner) @ lam.T
+    sd = np.sqrt(np.diagonal(cond_var, axis1=1, axis2=2))
+    return (pd.DataFrame(spherical @ lam.T, index=groups, columns=re_names),
+            pd.DataFrame(sd, index=groups, columns=re_names))
+
+
+def _fitted(model, data: pd.DataFrame, beta: np.ndarray, modes: pd.DataFrame) -> pd.Series:
+    """X beta + Z b for each row, with each row's group's conditional modes."""
+    per_row = modes.reindex(data[modes.index.name]).to_numpy()
+    return pd.Series(model.exog @ beta + np.sum(model.exog_re * per_row, axis=1),
+                     index=data.index, name="fitted")
 
 
 def _fixed_table_frame(estimates: pd.Series, cov_beta: np.ndarray, df: np.ndarray) -> pd.DataFrame:
@@ -495,6 +894,36 @@ def _polish(theta: np.ndarray, blocks: dict, reml: bool) -> np.ndarray:
     found = optimize.minimize(profiled, start, method="L-BFGS-B", bounds=bounds,
                               options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000})
     return found.x if found.fun < profiled(start) else start
+
+
+def _check_convergence(theta: np.ndarray, blocks: dict, reml: bool) -> tuple[bool, list[str]]:
+    """lme4's gradient check at the optimum: max |scaled gradient| below ``GRADIENT_TOL``.
+
+    The gradient and Hessian of the profiled deviance are taken over the elements
+    of theta not at their bound (a zero diagonal of Lambda is a boundary optimum,
+    reported by the singular-fit check instead); the gradient is scaled by the
+    Cholesky factor of the Hessian as in lme4's ``checkConv``.
+    """
+    rows, cols = np.tril_indices(blocks["ZtZ"].shape[1])
+    free = ~((rows == cols) & (theta < SINGULAR_TOL))
+    if not free.any():
+        return True, []
+
+    def profiled(x):
+        full = theta.copy()
+        full[free] = x
+        return _deviance(np.append(full, _profiled_sigma(full, blocks, reml)), blocks, reml)
+
+    gradient = _jacobian(profiled, theta[free]).ravel()
+    try:
+        gradient = np.linalg.solve(np.linalg.cholesky(_hessian(profiled, theta[free])).T, gradient)
+    except np.linalg.LinAlgError:
+        pass  # Hessian not positive definite: lme4 also falls back to the raw gradient
+    worst = float(np.max(np.abs(gradient)))
+    if worst < GRADIENT_TOL:
+        return True, []
+    return False, [f"Model failed to converge with max|grad| = {worst:.3g} "
+                   f"(tol = {GRADIENT_TOL})"]
 
 
 def _deviance(varpar: np.ndarray, blocks: dict, reml: bool) -> float:

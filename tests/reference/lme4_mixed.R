@@ -19,10 +19,16 @@
 #                     gse_total, phq9_total, written with to_csv(index=False)): phq9_total ~ time * arm +
 #                     (time | participant_id), arm levels control, cbt,
 #                     mindfulness, REML; rows with missing phq9_total dropped.
+#   sim_within        the same rows with gse_total observed too: gse_total split into
+#                     the person mean over those rows (gse_between) and the deviation
+#                     from it (gse_within); phq9_total ~ time * arm + gse_within +
+#                     gse_between + (time | participant_id), REML.
 #
 # Quantities per case: fixed effects (Estimate, Std. Error, Satterthwaite df,
 # t value, Pr(>|t|)) from summary(); random-effect covariance matrix, SDs and
-# correlations (VarCorr), sigma, logLik, AIC, BIC, nobs, ngroups, isSingular.
+# correlations (VarCorr), sigma, logLik, AIC, BIC, nobs, ngroups, isSingular,
+# and for the first five groups (in factor-level order) the conditional modes and
+# their conditional SDs (ranef(condVar = TRUE)) and the first ten fitted values.
 # lrt_sleepstudy holds anova(ri, slope) for the two REML fits (anova refits by ML).
 
 suppressPackageStartupMessages(library(lmerTest))
@@ -32,6 +38,7 @@ summarise_fit <- function(fit) {
   coefs <- summary(fit)$coefficients
   vc <- VarCorr(fit)[[1]]
   cov <- matrix(as.numeric(vc), nrow(vc))
+  re <- ranef(fit, condVar = TRUE)[[1]]
   list(
     terms = rownames(coefs),
     estimate = unname(coefs[, "Estimate"]),
@@ -50,7 +57,11 @@ summarise_fit <- function(fit) {
     nobs = nobs(fit),
     ngroups = unname(ngrps(fit)),
     singular = isSingular(fit),
-    reml = isREML(fit)
+    reml = isREML(fit),
+    ranef_groups = head(rownames(re), 5),
+    ranef = unname(as.matrix(head(re, 5))),
+    ranef_sd = unname(head(t(matrix(sqrt(apply(attr(re, "postVar"), 3, diag)), ncol(re))), 5)),
+    fitted = unname(head(fitted(fit), 10))
   )
 }
 
@@ -86,6 +97,11 @@ sim <- read.csv("tests/reference/lmm_sim.csv")
 sim <- sim[!is.na(sim$phq9_total), ]
 sim$arm <- factor(sim$arm, levels = c("control", "cbt", "mindfulness"))
 sim_fit <- lmer(phq9_total ~ time * arm + (time | participant_id), sim, REML = TRUE)
+both <- sim[!is.na(sim$gse_total), ]
+both$gse_between <- ave(both$gse_total, both$participant_id)
+both$gse_within <- both$gse_total - both$gse_between
+sim_within <- lmer(phq9_total ~ time * arm + gse_within + gse_between + (time | participant_id),
+                   both, REML = TRUE)
 
 out <- list(
   sleepstudy_reml = summarise_fit(sleep_reml),
@@ -94,6 +110,7 @@ out <- list(
   btheb_ri = summarise_fit(btheb_ri),
   btheb_slope = summarise_fit(btheb_slope),
   sim_trial = summarise_fit(sim_fit),
+  sim_within = summarise_fit(sim_within),
   lrt_sleepstudy = list(
     npar = unname(lrt$npar), aic = unname(lrt$AIC), bic = unname(lrt$BIC),
     loglik = unname(lrt$logLik), deviance = unname(lrt$deviance),
