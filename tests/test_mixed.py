@@ -18,7 +18,8 @@ TERMS = {
     "drugYes": "drug[T.Yes]", "length>6m": "length[T.>6m]", "armcbt": "arm[T.cbt]",
     "armmindfulness": "arm[T.mindfulness]", "time:armcbt": "time:arm[T.cbt]",
     "time:armmindfulness": "time:arm[T.mindfulness]", "gse_within": "gse_total_within",
-    "gse_between": "gse_total_between",
+    "gse_between": "gse_total_between", "armclinic": "arm[T.clinic]",
+    "time:armclinic": "time:arm[T.clinic]",
 }
 
 
@@ -44,6 +45,13 @@ def sim_trial():
     return data
 
 
+def help_long(unit=52.0):
+    """HELP (CES-D, social support) as exported for lme4_mixed.R, time in years by default."""
+    data = pd.read_csv(ROOT / "tests" / "reference" / "help_long.csv")
+    data["arm"] = pd.Categorical(data["arm"], ["usual care", "clinic"])
+    return data.assign(time=data["time"] / unit)
+
+
 CASES = {
     "sleepstudy_reml": lambda: mixed.fit_lmm(sleepstudy(), "Reaction ~ Days", "Subject", "~Days"),
     "sleepstudy_ml": lambda: mixed.fit_lmm(sleepstudy(), "Reaction ~ Days", "Subject", "~Days",
@@ -55,6 +63,8 @@ CASES = {
     "sim_trial": lambda: mixed.fit_lmm(sim_trial(), "phq9_total ~ time * arm",
                                        "participant_id", "~time"),
     "sim_within": lambda: mixed.within_between(sim_trial(), "phq9_total", "gse_total"),
+    "help_growth": lambda: mixed.growth(help_long(), "cesd_total"),
+    "help_within": lambda: mixed.within_between(help_long(), "cesd_total", "social_support"),
 }
 
 
@@ -112,6 +122,21 @@ def test_random_effects_and_fitted_values_match_lme4(fits, key):
                np.asarray(ref["ranef_sd"], float).ravel()) < 1e-3
     assert rel(fit.fitted.iloc[:10], ref["fitted"]) < 1e-4
     assert np.allclose(fit.residuals, fit.data[fit.outcome] - fit.fitted)
+
+
+def test_badly_scaled_time_converges_where_lme4_does_not(fits):
+    # HELP with time in weeks: lme4 warns (max|grad| 0.005, "Rescale variables?");
+    # our fit passes lme4's own gradient check, reaches at least lme4's logLik and
+    # equals the well-scaled (years) fit after rescaling time.
+    ref = REFERENCE["help_growth_weeks"]
+    assert any("failed to converge" in m for m in ref["lme4_messages"])
+    weeks = mixed.growth(help_long(unit=1.0), "cesd_total")
+    years = fits["help_growth"]
+    assert weeks.converged and not weeks.singular
+    assert weeks.loglik >= ref["loglik"] - 1e-6
+    per_week = years.fixed["estimate"] / np.where(years.fixed.index.str.startswith("time"), 52, 1)
+    assert rel(weeks.fixed["estimate"], per_week) < 1e-4
+    assert rel(weeks.re_sd_corr.iloc[1, 1], years.re_sd_corr.iloc[1, 1] / 52) < 1e-3
 
 
 def test_predict_gives_the_fixed_part_with_its_standard_error(fits):

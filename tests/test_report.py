@@ -65,7 +65,8 @@ def test_a_failing_notebook_does_not_stop_the_others(tmp_path, monkeypatch, caps
     tiny_notebook(books / "b_works.ipynb", "print(seed * 2)")
     monkeypatch.setattr(report, "NOTEBOOKS", books)
     out = tmp_path / "out"
-    code = cli.main(["run", "--output", str(out)])
+    config = write_config(tmp_path, "variants: {}\n")
+    code = cli.main(["run", "--config", str(config), "--output", str(out)])
     assert code == 1
     runs = {p.stem for p in out.glob("*.html")}
     assert runs == {"a_fails", "b_works", "index"}
@@ -77,9 +78,42 @@ def test_a_failing_notebook_does_not_stop_the_others(tmp_path, monkeypatch, caps
     assert "print(seed" not in html  # code hidden by default
 
 
+def test_variants_run_a_notebook_again_with_other_parameters(tmp_path, monkeypatch):
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    tiny_notebook(books / "b_works.ipynb", "print('value', seed * 2)")
+    monkeypatch.setattr(report, "NOTEBOOKS", books)
+    config = write_config(tmp_path, "variants: {b_works: {three: {seed: 3}}}\n")
+    runs = report.run_reports(config, output=tmp_path / "out")
+    assert [(r.name, r.ok) for r in runs] == [("b_works", True), ("b_works-three", True)]
+    assert "value 6" in (tmp_path / "out" / "b_works-three.html").read_text()
+    assert "value 40481202" in (tmp_path / "out" / "b_works.html").read_text()  # config seed x 2
+    for text, words in [("variants: {b_works: {three: {sed: 3}}}\n", "has no parameter 'sed'"),
+                        ("variants: {b_works: {'a b': {seed: 3}}}\n", "letters, digits"),
+                        ("variants: {zz: {a: {seed: 3}}}\n", "unknown notebooks ['zz']"),
+                        ("variants: {b_works: {a: {data: nowhere.csv}}}\n", "has no parameter")]:
+        with pytest.raises(report.ConfigError) as err:
+            report.load_config(write_config(tmp_path, text))
+        assert words in str(err.value)
+
+
 @pytest.mark.slow
 def test_data_quality_notebook_runs_on_the_bundled_trial(tmp_path):
     runs = report.run_reports(only=["01_data_quality"], output=tmp_path)
     assert [r.ok for r in runs] == [True], runs[0].error
     html = (tmp_path / "01_data_quality.html").read_text()
     assert "Reliable change" in html and "Traceback" not in html
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data, extra, words", [
+    ("synthetic_trial", {}, ["Feingold", "favours cbt", "src_mastery_within", "Convergence"]),
+    ("BtheB", {"symptom_instruments": ["bdi"]}, ["BDI-II", "No time-varying predictor"]),
+])
+def test_mixed_effects_notebook_runs(tmp_path, data, extra, words):
+    run = report.run_notebook("02_mixed_effects", {"data": data, "quick": True, **extra}, tmp_path)
+    assert run.ok, run.error
+    html = (tmp_path / "02_mixed_effects.html").read_text()
+    assert "Traceback" not in html
+    for word in words:
+        assert word in html

@@ -51,19 +51,17 @@ from scipy import optimize, stats
 from . import scales
 
 __all__ = ["LmmResult", "fit_lmm", "lrt", "decompose", "growth", "within_between", "lagged",
-           "sources", "adherence", "effect_sizes", "caseload", "SOURCES"]
+           "sources", "adherence", "effect_sizes", "caseload", "model_table", "describe_effects",
+           "SOURCES"]
 
+#: Reliable-change category of participants without a baseline and a later score.
+NO_FOLLOW_UP = "no follow-up"
 #: Columns of Bandura's four sources of self-efficacy in the trial-data contract.
 SOURCES = ("src_mastery", "src_vicarious", "src_persuasion", "src_physiological")
 
-#: statsmodels optimisers tried in turn until one converges; the estimate is then
+#: statsmodels optimiser and options for the starting values, which are then
 #: polished on lme4's profiled deviance (see ``_polish``) for lme4 parity.
-OPTIMIZERS = (
-    ("lbfgs", {"maxiter": 5000}),
-    ("bfgs", {"maxiter": 5000}),
-    ("cg", {"maxiter": 5000}),
-    ("nm", {"maxiter": 20000}),
-)
+START_OPTIMIZER = ("lbfgs", {"maxiter": 5000})
 #: lme4's ``check.conv.grad`` tolerance on the scaled gradient of the deviance.
 GRADIENT_TOL = 2e-3
 #: lme4's ``isSingular`` tolerance on the diagonal of the relative Cholesky factor.
@@ -241,7 +239,9 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1"
     Notes
     -----
     Rows with a missing value in any used column are dropped (``n_dropped``).
-    Optimisers in ``OPTIMIZERS`` are tried in turn until one converges. Fixed-
+    statsmodels' MixedLM supplies starting values (and lme4's own start is added
+    when it does not converge); the estimate minimises lme4's profiled deviance
+    from the best start, and lme4's gradient check decides ``converged``. Fixed-
     effect df use Satterthwaite's approximation with numerical derivatives, as
     lmerTest computes it; p-values and 95% intervals use the t distribution.
     """
@@ -249,12 +249,11 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1"
     complete = data.dropna(subset=columns)
     if complete.empty:
         raise ValueError(f"no complete rows in columns {columns}")
-    model, fit, messages = _fit_statsmodels(complete, formula, group, re_formula, reml)
+    model, starts, messages = _starts(complete, formula, group, re_formula, reml)
     blocks = _blocks(model)
     re_names = _re_names(complete, re_formula)
-    start = (_theta(np.asarray(fit.cov_re, dtype=float), fit.scale) if fit is not None
-             else np.eye(len(re_names))[np.tril_indices(len(re_names))])  # lme4's start
-    theta = _polish(start, blocks, reml)
+    theta = min((_polish(start, blocks, reml) for start in starts),
+                key=lambda x: _deviance(np.append(x, _profiled_sigma(x, blocks, reml)), blocks, reml))
     converged, gradient_messages = _check_convergence(theta, blocks, reml)
     messages += gradient_messages
     varpar = np.append(theta, _profiled_sigma(theta, blocks, reml))
@@ -634,7 +633,10 @@ def caseload(fit: LmmResult, instrument: str, time: str = "time", arm: str = "ar
         ``arm_slope`` (the fixed part alone), ``fitted_last`` (the model's value at
         the last observed wave) and the columns of
         :func:`analysis.scales.change_table` (``pre``, ``post``, reliable change
-        index and ``category``) for those with a baseline and a later score.
+        index and ``category``; ``category`` is ``NO_FOLLOW_UP`` for those without
+        a baseline and a later score).
+        Sorted for review: reliable deterioration first, then by slope from the
+        worst direction (rising symptoms, falling self-efficacy) to the best.
     """
     data = fit.data
     first = data.groupby(fit.group, observed=True).head(1).set_index(fit.group)
@@ -655,7 +657,75 @@ def caseload(fit: LmmResult, instrument: str, time: str = "time", arm: str = "ar
     })
     changes = scales.change_table(data.rename(columns={fit.group: "participant_id"}), instrument)
     changes = changes.drop(columns="arm").set_index("participant_id")
-    return table.join(changes, how="left").rename_axis(fit.group).reset_index()
+    table = table.join(changes, how="left").rename_axis(fit.group).reset_index()
+    table["category"] = table["category"].cat.add_categories(NO_FOLLOW_UP).fillna(NO_FOLLOW_UP)
+    worst_first = table["slope"] if scales.get(instrument).higher_is_better else -table["slope"]
+    order = np.lexsort([worst_first, table["category"] != "deteriorated"])
+    return table.iloc[order].reset_index(drop=True)
+
+
+def model_table(fits: dict[str, LmmResult]) -> pd.DataFrame:
+    """One row per named fit: size, fit statistics and convergence status.
+
+    Parameters
+    ----------
+    fits : dict of str to LmmResult
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``formula``, ``random``, ``nobs``, ``groups``, ``logLik``, ``AIC``, ``BIC``,
+        ``converged``, ``singular``, ``warnings`` (count) and ``status``: "ok",
+        "singular fit", or "did not converge".
+    """
+    rows = {}
+    for name, fit in fits.items():
+        status = ("did not converge" if not fit.converged
+                  else "singular fit" if fit.singular else "ok")
+        rows[name] = {"formula": fit.formula, "random": f"({fit.re_formula[1:]} | {fit.group})",
+                      "nobs": fit.nobs, "groups": fit.ngroups, "logLik": fit.loglik,
+                      "AIC": fit.aic, "BIC": fit.bic, "converged": fit.converged,
+                      "singular": fit.singular, "warnings": len(fit.warnings),
+                      "status": status}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
+
+def describe_effects(table: pd.DataFrame, outcome: str, higher_is_better: bool,
+                     unit: str = "weeks") -> list[str]:
+    """Plain-language sentences for :func:`effect_sizes`, one per arm.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Output of :func:`effect_sizes`.
+    outcome : str
+        Name of the outcome for the text (e.g. "PHQ-9").
+    higher_is_better : bool
+        Direction of the scale (True for self-efficacy, False for symptoms).
+    unit : str, default "weeks"
+        Unit of the time variable (weeks in the trial-data contract).
+
+    Returns
+    -------
+    list of str
+        E.g. "cbt vs control: PHQ-9 fell 4.2 points more over 10 weeks (95% CI 3.1
+        to 5.2), d = -0.79 (-0.99 to -0.59); favours cbt."
+    """
+    duration, reference = table.attrs["duration"], table.attrs["reference"]
+    sentences = []
+    for arm, row in table.iterrows():
+        direction = "rose" if row["difference"] > 0 else "fell"
+        if row["ci_low"] <= 0 <= row["ci_high"]:
+            verdict = "the interval includes no difference"
+        else:
+            better = (row["difference"] > 0) == higher_is_better
+            verdict = f"favours {arm if better else reference}"
+        sentences.append(
+            f"{arm} vs {reference}: {outcome} {direction} {abs(row['difference']):.1f} points "
+            f"more over {duration:g} {unit} (95% CI {row['ci_low']:.1f} to "
+            f"{row['ci_high']:.1f}), d = {row['d']:.2f} ({row['d_ci_low']:.2f} to "
+            f"{row['d_ci_high']:.2f}); {verdict}.")
+    return sentences
 
 
 def _growth_terms(data: pd.DataFrame, time: str, arm: str) -> str:
@@ -722,25 +792,26 @@ def _used_columns(data: pd.DataFrame, formula: str, re_formula: str, group: str)
     return columns
 
 
-def _fit_statsmodels(data, formula, group, re_formula, reml):
-    """Fit with the optimisers in turn; return model, fit and warning texts."""
-    messages = []
-    for method, options in OPTIMIZERS:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model = smf.mixedlm(formula, data, groups=data[group], re_formula=re_formula)
-            try:
-                fit = model.fit(reml=reml, method=method, **options)
-            except np.linalg.LinAlgError as exc:  # a step to a singular V; try the next
-                fit = None
-                caught.append(warnings.WarningMessage(exc, RuntimeWarning, "", 0))
-        attempt = [f"statsmodels start ({method}): {w.category.__name__}: {w.message}"
-                   for w in caught]
-        if fit is not None and fit.converged:
-            return model, fit, messages + attempt
-        messages += attempt + [f"statsmodels start ({method}) did not converge; trying the next"]
-    messages.append("no statsmodels optimizer converged; starting from lme4's default instead")
-    return model, None, messages
+def _starts(data, formula, group, re_formula, reml):
+    """Model, starting thetas and warning texts: statsmodels' estimate, and lme4's start if needed."""
+    method, options = START_OPTIMIZER
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = smf.mixedlm(formula, data, groups=data[group], re_formula=re_formula)
+        try:
+            fit = model.fit(reml=reml, method=method, **options)
+        except np.linalg.LinAlgError as exc:  # a step to a singular V
+            fit = None
+            caught.append(warnings.WarningMessage(exc, RuntimeWarning, "", 0))
+    messages = [f"statsmodels start: {w.category.__name__}: {w.message}" for w in caught]
+    starts = []
+    if fit is not None and np.all(np.isfinite(fit.cov_re)):
+        starts.append(_theta(np.asarray(fit.cov_re, dtype=float), fit.scale))
+    if fit is None or not fit.converged:
+        q = model.k_re
+        starts.append(np.eye(q)[np.tril_indices(q)])  # lme4's default start
+        messages.append("statsmodels start did not converge; lme4's default start tried too")
+    return model, starts, messages
 
 
 def _npar(n_fixed: int, q: int) -> int:

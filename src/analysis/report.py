@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import html
 import os
+import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ CONFIG_KEYS: dict[str, tuple[tuple[type, ...], str | None]] = {
     "notebooks": ((list, type(None)), None),
     "output": ((str,), None),
     "notebook_params": ((dict,), None),
+    "variants": ((dict,), None),
 }
 
 
@@ -119,6 +121,26 @@ def _check_values(config: dict, base: Path) -> None:
     config["notebooks"] = chosen
     for name, params in config["notebook_params"].items():
         _check_notebook_params(name, params)
+    _check_variants(config, base, available)
+
+
+def _check_variants(config: dict, base: Path, available: list[str]) -> None:
+    """Variants: ``{notebook: {label: {parameter: value}}}``, each run as ``notebook-label``."""
+    unknown = sorted(set(config["variants"]) - set(available))
+    if unknown:
+        raise ConfigError(f"variants: unknown notebooks {unknown}; available: {available}")
+    for name, labelled in config["variants"].items():
+        if not isinstance(labelled, dict):
+            raise ConfigError(f"variants.{name} must map a label to notebook parameters")
+        for label, params in labelled.items():
+            if not re.fullmatch(r"[A-Za-z0-9_]+", str(label)):
+                raise ConfigError(f"variants.{name}: label {label!r} may hold only letters, "
+                                  f"digits and underscores (it names the report file)")
+            _check_notebook_params(name, params)
+            if isinstance(params.get("data"), str) and params["data"] not in datasets.names():
+                params["data"] = _existing(base / params["data"], "data file")
+            if isinstance(params.get("mapping"), str):
+                params["mapping"] = _existing(base / params["mapping"], "mapping file")
 
 
 def _existing(path: Path, what: str) -> str:
@@ -188,23 +210,32 @@ def run_reports(config_path: str | Path | None = None, only: list[str] | None = 
     out = Path(output or config["output"])
     out = out if out.is_absolute() else Path.cwd() / out
     out.mkdir(parents=True, exist_ok=True)
+    jobs = [(name, "", parameters_for(name, config)) for name in names]
+    jobs += [(name, label, {**parameters_for(name, config), **overrides})
+             for name in names for label, overrides in config["variants"].get(name, {}).items()]
+    jobs.sort(key=lambda job: (job[0], job[1]))
     runs = []
-    for i, name in enumerate(names, 1):
-        print(f"[{i}/{len(names)}] {name} ...", flush=True)
-        run = run_notebook(name, parameters_for(name, config), out)
+    for i, (name, label, params) in enumerate(jobs, 1):
+        title = f"{name}-{label}" if label else name
+        print(f"[{i}/{len(jobs)}] {title} ...", flush=True)
+        run = run_notebook(name, params, out, label)
         status = "ok" if run.ok else f"FAILED: {run.error}"
-        print(f"[{i}/{len(names)}] {name} {status} ({run.seconds:.1f} s)", flush=True)
+        print(f"[{i}/{len(jobs)}] {title} {status} ({run.seconds:.1f} s)", flush=True)
         runs.append(run)
     write_index(runs, out, config)
     print(f"index: {out / 'index.html'}", flush=True)
     return runs
 
 
-def run_notebook(name: str, parameters: dict, out: Path) -> NotebookRun:
-    """Execute one notebook with papermill into ``out`` and render its HTML."""
+def run_notebook(name: str, parameters: dict, out: Path, label: str = "") -> NotebookRun:
+    """Execute one notebook with papermill into ``out`` and render its HTML.
+
+    With a ``label`` (a config variant) the outputs are named ``{name}-{label}``.
+    """
     import papermill
 
-    executed = out / f"{name}.ipynb"
+    title = f"{name}-{label}" if label else name
+    executed = out / f"{title}.ipynb"
     start = time.perf_counter()
     error = ""
     try:
@@ -217,7 +248,7 @@ def run_notebook(name: str, parameters: dict, out: Path) -> NotebookRun:
         error = _first_line(exc)
     seconds = time.perf_counter() - start
     page = render_html(executed) if executed.exists() else ""
-    return NotebookRun(name, not error, seconds, error, page, executed.name if executed.exists() else "")
+    return NotebookRun(title, not error, seconds, error, page, executed.name if executed.exists() else "")
 
 
 @contextmanager

@@ -23,6 +23,16 @@
 #                     the person mean over those rows (gse_between) and the deviation
 #                     from it (gse_within); phq9_total ~ time * arm + gse_within +
 #                     gse_between + (time | participant_id), REML.
+#   help_growth       tests/reference/help_long.csv (analysis.io.load_trial("HELPfull") columns
+#                     participant_id, time (weeks), arm, cesd_total, social_support), time
+#                     rescaled to years (time / 52): cesd_total ~ time * arm +
+#                     (time | participant_id), arm levels "usual care", "clinic", REML;
+#                     rows with missing cesd_total dropped.
+#   help_growth_weeks the same with time in weeks, where lme4 reports non-convergence
+#                     (kept to show that analysis.mixed reaches the optimum there).
+#   help_within       rows with cesd_total and social_support: social_support split into
+#                     person mean and deviation as in sim_within; cesd_total ~ time * arm
+#                     + social_support_within + social_support_between + (time | participant_id).
 #
 # Quantities per case: fixed effects (Estimate, Std. Error, Satterthwaite df,
 # t value, Pr(>|t|)) from summary(); random-effect covariance matrix, SDs and
@@ -58,6 +68,7 @@ summarise_fit <- function(fit) {
     ngroups = unname(ngrps(fit)),
     singular = isSingular(fit),
     reml = isREML(fit),
+    lme4_messages = as.list(fit@optinfo$conv$lme4$messages),
     ranef_groups = head(rownames(re), 5),
     ranef = unname(as.matrix(head(re, 5))),
     ranef_sd = unname(head(t(matrix(sqrt(apply(attr(re, "postVar"), 3, diag)), ncol(re))), 5)),
@@ -103,6 +114,19 @@ both$gse_within <- both$gse_total - both$gse_between
 sim_within <- lmer(phq9_total ~ time * arm + gse_within + gse_between + (time | participant_id),
                    both, REML = TRUE)
 
+help <- read.csv("tests/reference/help_long.csv")
+help$arm <- factor(help$arm, levels = c("usual care", "clinic"))
+help_growth_weeks <- lmer(cesd_total ~ time * arm + (time | participant_id),
+                          help[!is.na(help$cesd_total), ], REML = TRUE)
+help$time <- help$time / 52
+help_growth <- lmer(cesd_total ~ time * arm + (time | participant_id),
+                    help[!is.na(help$cesd_total), ], REML = TRUE)
+help_both <- help[!is.na(help$cesd_total) & !is.na(help$social_support), ]
+help_both$social_support_between <- ave(help_both$social_support, help_both$participant_id)
+help_both$social_support_within <- help_both$social_support - help_both$social_support_between
+help_within <- lmer(cesd_total ~ time * arm + social_support_within + social_support_between +
+                      (time | participant_id), help_both, REML = TRUE)
+
 out <- list(
   sleepstudy_reml = summarise_fit(sleep_reml),
   sleepstudy_ml = summarise_fit(sleep_ml),
@@ -111,6 +135,9 @@ out <- list(
   btheb_slope = summarise_fit(btheb_slope),
   sim_trial = summarise_fit(sim_fit),
   sim_within = summarise_fit(sim_within),
+  help_growth = summarise_fit(help_growth),
+  help_growth_weeks = summarise_fit(help_growth_weeks),
+  help_within = summarise_fit(help_within),
   lrt_sleepstudy = list(
     npar = unname(lrt$npar), aic = unname(lrt$AIC), bic = unname(lrt$BIC),
     loglik = unname(lrt$logLik), deviance = unname(lrt$deviance),
