@@ -1,0 +1,242 @@
+"""Tests for analysis.panel against lavaan (tests/reference/lavaan_riclpm.R) and simulator truth."""
+
+import json
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import io, panel, report, simulate
+from analysis.plots import panel as panel_plots
+
+matplotlib.use("Agg")
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = json.loads((ROOT / "tests" / "reference" / "lavaan_riclpm.json").read_text())
+PANELS = pd.read_csv(ROOT / "tests" / "reference" / "riclpm_panels.csv")
+CASES = sorted(k for k, v in REFERENCE.items() if isinstance(v, dict))
+EFFECT = {("x", "x"): "x_on_x", ("x", "y"): "x_on_y", ("y", "x"): "y_on_x", ("y", "y"): "y_on_y"}
+
+
+def fit_case(case):
+    name, model, lags = case.split("_")
+    function = panel.riclpm if model == "riclpm" else panel.clpm
+    return function(PANELS[PANELS["panel"] == name], "x", "y", "id", "wave", equal_lags=lags == "equal")
+
+
+@pytest.fixture(scope="module")
+def fits():
+    return {case: fit_case(case) for case in CASES}
+
+
+def reference_parameters(case):
+    ref = REFERENCE[case]
+    rhs = ["" if op == "~1" else r for op, r in zip(ref["op"], ref["rhs"])]
+    return pd.DataFrame({"lhs": ref["lhs"], "op": ref["op"], "rhs": rhs, "est": ref["est"], "se_ref": ref["se"]})
+
+
+def test_reference_cases_cover_complete_and_missing_panels():
+    assert {"complete_riclpm_equal", "missing_riclpm_equal", "complete_riclpm_free", "missing_riclpm_free",
+            "complete_clpm_equal", "missing_clpm_equal", "trial_riclpm_equal"} <= set(CASES)
+    missing = PANELS[PANELS["panel"] == "missing"]
+    assert missing[["x", "y"]].isna().any().all() and missing.groupby("id").size().min() < 5
+    assert set(PANELS["wave"]) == {1, 2, 3, 4, 5}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_estimates_and_standard_errors_match_lavaan(fits, case):
+    fit, ref = fits[case], reference_parameters(case)
+    merged = fit.parameters.merge(ref, on=["lhs", "op", "rhs"], how="outer", indicator=True)
+    assert (merged["_merge"] == "both").all(), merged.loc[merged["_merge"] != "both", ["lhs", "op", "rhs"]]
+    assert len(merged) == len(ref)
+    lags_and_variances = merged[merged["op"].isin(["~", "~~"])]
+    assert np.max(np.abs(lags_and_variances["estimate"] - lags_and_variances["est"])) < 1e-3
+    assert np.max(np.abs(merged["estimate"] - merged["est"])) < 1e-3
+    assert np.max(np.abs(merged["se"] / merged["se_ref"] - 1)) < 1e-2
+    assert fit.converged and REFERENCE[case]["converged"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fit_measures_match_lavaan(fits, case):
+    fit, ref = fits[case].fit, REFERENCE[case]["fit"]
+    assert abs(fit["chisq"] - ref["chisq"]) < 1e-2
+    assert (fit["df"], fit["npar"], fit["nobs"], fit["baseline_df"]) == (
+        ref["df"], ref["npar"], ref["ntotal"], ref["baseline.df"])
+    assert abs(fit["baseline_chisq"] - ref["baseline.chisq"]) < 1e-2
+    assert abs(fit["loglik"] - ref["logl"]) < 1e-3
+    assert abs(fit["unrestricted_loglik"] - ref["unrestricted.logl"]) < 1e-3
+    for ours, theirs in (("cfi", "cfi"), ("tli", "tli"), ("rmsea", "rmsea"), ("pvalue", "pvalue")):
+        assert abs(fit[ours] - ref[theirs]) < 1e-4, ours
+    assert abs(fit["aic"] - ref["aic"]) < 1e-2 and abs(fit["bic"] - ref["bic"]) < 1e-2
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_standardized_lags_match_lavaan_std_all(fits, case):
+    ref = REFERENCE[case]
+    index = pd.MultiIndex.from_tuples([(EFFECT[(lhs[1], rhs[1])], int(lhs[2:]))
+                                       for lhs, rhs in zip(ref["std_lhs"], ref["std_rhs"])],
+                                      names=["effect", "wave"])
+    expected = pd.DataFrame({"est": ref["std_est"], "se_ref": ref["std_se"]}, index=index)
+    merged = fits[case].standardized.join(expected, how="inner")
+    assert len(merged) == len(expected) == 16
+    assert np.max(np.abs(merged["estimate"] - merged["est"])) < 1e-3
+    assert np.max(np.abs(merged["se"] / merged["se_ref"] - 1)) < 1e-2
+
+
+def test_tables_are_consistent_with_the_parameter_table(fits):
+    fit = fits["missing_riclpm_equal"]
+    params = fit.parameters.set_index(["lhs", "op", "rhs"])
+    assert fit.lagged.loc["y_on_x", "estimate"] == params.loc[("wy3", "~", "wx2"), "estimate"]
+    assert fit.lagged.loc["x_on_y", "se"] == params.loc[("wx2", "~", "wy1"), "se"]
+    assert fit.between.loc["var_x", "estimate"] == params.loc[("RIx", "~~", "RIx"), "estimate"]
+    corr = fit.between.loc["cov", "estimate"] / np.sqrt(fit.between.loc["var_x", "estimate"]
+                                                        * fit.between.loc["var_y", "estimate"])
+    assert fit.between.loc["corr", "estimate"] == pytest.approx(corr)
+    assert fit.within.loc[("cov", 4), "estimate"] == params.loc[("wx4", "~~", "wy4"), "estimate"]
+    assert fit.means.loc[("y", 5), "estimate"] == params.loc[("y5", "~1", ""), "estimate"]
+    row = fit.lagged.loc["y_on_x"]
+    assert row["ci_low"] < row["estimate"] < row["ci_high"]
+    assert row["z"] == pytest.approx(row["estimate"] / row["se"])
+    free = fits["missing_riclpm_free"].lagged
+    assert free.index.names == ["effect", "wave"] and len(free) == 16
+    assert fits["complete_clpm_equal"].between.empty
+
+
+def test_random_intercepts_matter_on_data_with_stable_differences(fits):
+    """The panels have stable between-person differences: the CLPM fits much worse and
+    inflates the autoregressions (stable differences read as carry-over)."""
+    ri, classic = fits["complete_riclpm_equal"], fits["complete_clpm_equal"]
+    table = panel.compare(ri, classic)
+    assert list(table.index) == ["RI-CLPM", "CLPM"]
+    assert table.loc["CLPM", "chisq"] > table.loc["RI-CLPM", "chisq"] + 100
+    assert table.loc["CLPM", "x_on_x"] > table.loc["RI-CLPM", "x_on_x"] + 0.2
+    with pytest.raises(ValueError, match="differ"):
+        panel.compare(ri, fits["trial_riclpm_equal"])
+
+
+def test_directions_compare_the_two_cross_lags(fits):
+    fit = fits["complete_riclpm_equal"]
+    table = panel.directions(fit, "SE", "symptoms")
+    assert list(table.index) == ["SE -> symptoms", "symptoms -> SE", "difference"]
+    assert table.loc["SE -> symptoms", "estimate"] == pytest.approx(fit.lagged.loc["y_on_x", "estimate"])
+    assert table.loc["SE -> symptoms", "ci_low"] == pytest.approx(fit.lagged.loc["y_on_x", "ci_low"], abs=1e-6)
+    std = fit.standardized.xs("x_on_y", level="effect")["estimate"].mean()
+    assert table.loc["symptoms -> SE", "std"] == pytest.approx(std)
+    diff = table.loc["SE -> symptoms", "std"] - table.loc["symptoms -> SE", "std"]
+    assert table.loc["difference", "std"] == pytest.approx(diff)
+    assert table.loc["difference", "std_low"] < diff < table.loc["difference", "std_high"]
+
+
+def test_true_cross_lags_fall_inside_intervals_on_simulator_data():
+    """simulate.trial's within-person VAR(1) is an RI-CLPM when person slopes and
+    measurement error are switched off (integer rounding remains)."""
+    data, truth = simulate.trial(n_per_arm=200, waves=5, se_slope_sd=0, symptom_slope_sd=0, slope_corr=0,
+                                 se_slope_effect={}, symptom_slope_effect={}, measurement_error_sd=0,
+                                 item_missing_rate=0, seed=20240601)
+    fit = panel.riclpm(data, "gse_total", "phq9_total")
+    assert fit.n_patterns > 1  # the simulator's dropout leaves missing waves
+    for effect, key in (("y_on_x", "lag_se_to_sym"), ("x_on_y", "lag_sym_to_se"),
+                        ("x_on_x", "ar_se"), ("y_on_y", "ar_sym")):
+        row = fit.lagged.loc[effect]
+        assert row["ci_low"] < truth[key] < row["ci_high"], (effect, row["estimate"], truth[key])
+    assert fit.converged and fit.warnings == []
+
+
+def test_same_input_gives_the_same_numbers():
+    data = PANELS[PANELS["panel"] == "missing"]
+    first = panel.riclpm(data, "x", "y", "id", "wave")
+    second = panel.riclpm(data.sample(frac=1, random_state=3), "x", "y", "id", "wave")
+    assert np.allclose(first.parameters["estimate"], second.parameters["estimate"], atol=1e-8)
+    assert first.fit["chisq"] == pytest.approx(second.fit["chisq"], abs=1e-8)
+
+
+def test_people_without_data_are_dropped_and_reported():
+    data = PANELS[PANELS["panel"] == "complete"].copy()
+    empty = data["id"].isin([1, 2])
+    data.loc[empty, ["x", "y"]] = np.nan
+    fit = panel.riclpm(data, "x", "y", "id", "wave")
+    assert (fit.nobs, fit.n_dropped) == (398, 2)
+    assert any("2 people" in w for w in fit.warnings)
+    assert "2 with no observed value dropped" in fit.summary()
+
+
+def test_no_stable_differences_gives_a_boundary_warning():
+    rng = np.random.default_rng(5)
+    n, waves = 300, 4
+    within = np.zeros((n, waves, 2))
+    within[:, 0] = rng.normal(size=(n, 2))
+    for t in range(1, waves):
+        within[:, t] = within[:, t - 1] @ np.array([[0.5, 0.0], [0.0, 0.5]]).T + rng.normal(size=(n, 2))
+    data = pd.DataFrame({"id": np.repeat(np.arange(n), waves), "wave": np.tile(np.arange(waves), n),
+                         "x": within[..., 0].ravel(), "y": within[..., 1].ravel()})
+    fit = panel.riclpm(data, "x", "y", "id", "wave")
+    assert any("random-intercept variance" in w for w in fit.warnings), fit.warnings
+    assert "Warnings:" in fit.summary()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.drop(columns="y"), "y: not a column"),
+    (lambda d: d.assign(x=d["x"].astype(object).where(d.index != d.index[3], "n/a")), "not numeric"),
+    (lambda d: pd.concat([d, d.iloc[[0]]]), "repeat a \\(person, wave\\) pair"),
+    (lambda d: d[d["wave"] <= 2], "at least 3 waves"),
+    (lambda d: d.assign(y=d["y"].where(d["wave"] != 4)), "y at wave 4: 0"),
+])
+def test_bad_input_raises_a_clear_error(change, message):
+    data = PANELS[PANELS["panel"] == "complete"]
+    with pytest.raises(ValueError, match=message):
+        panel.riclpm(change(data), "x", "y", "id", "wave")
+
+
+def test_bad_input_names_rows_and_values():
+    data = PANELS[PANELS["panel"] == "complete"].copy()
+    data["x"] = data["x"].astype(object)
+    data.loc[data.index[7], "x"] = "seven"
+    with pytest.raises(io.DataValidationError) as caught:
+        panel.riclpm(data, "x", "y", "id", "wave")
+    assert f"row {data.index[7]}: 'seven'" in str(caught.value)
+    with pytest.raises(ValueError, match="conf_level"):
+        panel.riclpm(PANELS[PANELS["panel"] == "complete"], "x", "y", "id", "wave", conf_level=95)
+
+
+def test_summary_reports_fit_and_effects(fits):
+    text = fits["missing_riclpm_equal"].summary()
+    for piece in ("RI-CLPM", "Chi-square", "CFI", "RMSEA", "y_on_x", "Between person", "missingness patterns"):
+        assert piece in text
+
+
+def test_figures(fits):
+    ri, classic = fits["complete_riclpm_equal"], fits["complete_clpm_equal"]
+    fig = panel_plots.path_diagram(ri, "SE", "symptoms")
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert f"{ri.lagged.loc['y_on_x', 'estimate']:.2f}" in texts
+    assert any(t.startswith("r = ") for t in texts)
+    assert not any(t.startswith("r = ") for t in
+                   [t.get_text() for t in panel_plots.path_diagram(classic).axes[0].texts])
+    fig = panel_plots.cross_lags({"RI-CLPM": ri, "CLPM": classic}, "SE", "symptoms")
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()][0] == "RI-CLPM: SE -> symptoms"
+    fig = panel_plots.standardized_lags(fits["missing_riclpm_free"])
+    assert len(fig.axes[0].get_legend().get_texts()) == 4
+
+
+@pytest.mark.slow
+def test_cross_lagged_notebook_runs_in_quick_mode(tmp_path):
+    run = report.run_notebook("05_cross_lagged", {"quick": True}, tmp_path)
+    assert run.ok, run.error
+    html = (tmp_path / "05_cross_lagged.html").read_text()
+    assert "RI-CLPM" in html and "HELP" in html and "std_high" in html and "Traceback" not in html
+
+
+def test_fallback_start_reaches_the_same_optimum(fits):
+    """The positive-definite fallback start (used when the moment-based start is not)
+    converges to the same estimates."""
+    data = PANELS[PANELS["panel"] == "missing"]
+    values, _, _ = panel._wide(data, "x", "y", "id", "wave", min_waves=3)
+    patterns = panel._patterns(values)
+    spec = panel._spec(5, random_intercepts=True, equal_lags=True)
+    mu, sigma, _, converged = panel._em_saturated(values, patterns)
+    start = panel._safe_start(spec, mu, sigma)
+    assert converged and np.isfinite(panel._objective(start, spec, patterns, len(values))[0])
+    theta, _, ok, _ = panel._optimise(spec, patterns, len(values), start)
+    assert ok and np.allclose(theta, fits["missing_riclpm_equal"].state.theta, atol=1e-6)
