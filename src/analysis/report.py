@@ -150,8 +150,13 @@ def _existing(path: Path, what: str) -> str:
 
 
 def notebook_names() -> list[str]:
-    """Names (without ``.ipynb``) of the notebooks the runner executes, in run order."""
-    return sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+    """Names (without ``.ipynb``) of the notebooks the runner executes, in run order.
+
+    Notebooks in ``notebooks/`` come first, then the teaching notebooks as
+    ``teaching/NAME`` (reports under ``teaching/`` in the output folder).
+    """
+    return ([p.stem for p in sorted(NOTEBOOKS.glob("*.ipynb"))]
+            + [f"teaching/{p.stem}" for p in sorted(NOTEBOOKS.glob("teaching/*.ipynb"))])
 
 
 def notebook_parameters(name: str) -> dict[str, Any]:
@@ -236,6 +241,7 @@ def run_notebook(name: str, parameters: dict, out: Path, label: str = "") -> Not
 
     title = f"{name}-{label}" if label else name
     executed = out / f"{title}.ipynb"
+    executed.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     error = ""
     try:
@@ -247,8 +253,10 @@ def run_notebook(name: str, parameters: dict, out: Path, label: str = "") -> Not
     except Exception as exc:  # papermill raises its own and the kernel's errors
         error = _first_line(exc)
     seconds = time.perf_counter() - start
-    page = render_html(executed) if executed.exists() else ""
-    return NotebookRun(title, not error, seconds, error, page, executed.name if executed.exists() else "")
+    if not executed.exists():
+        return NotebookRun(title, False, seconds, error)
+    render_html(executed)
+    return NotebookRun(title, not error, seconds, error, f"{title}.html", f"{title}.ipynb")
 
 
 @contextmanager
@@ -271,8 +279,8 @@ def _first_line(exc: Exception) -> str:
     return f"{ename}: {str(evalue).strip().splitlines()[0] if str(evalue).strip() else ''}"
 
 
-def render_html(executed: Path) -> str:
-    """Render an executed notebook to HTML beside it, code hidden; returns the file name."""
+def render_html(executed: Path) -> Path:
+    """Render an executed notebook to HTML beside it, code hidden; returns the page's path."""
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -280,7 +288,7 @@ def render_html(executed: Path) -> str:
     body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
     page = executed.with_suffix(".html")
     page.write_text(body, encoding="utf-8")
-    return page.name
+    return page
 
 
 def write_index(runs: list[NotebookRun], out: Path, config: dict) -> Path:
