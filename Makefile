@@ -28,6 +28,7 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/bench_mixed.py
 	$(BIN)/python benchmarks/coverage_mixed.py
 
 clean:

@@ -1,4 +1,4 @@
-r"""Linear mixed-effects models that read like lme4's summary, fitted with statsmodels.
+r"""Linear mixed-effects models that read like lme4's summary, fitted at lme4's speed.
 
 :func:`fit_lmm` fits a linear mixed model with one grouping factor,
 
@@ -8,7 +8,9 @@ r"""Linear mixed-effects models that read like lme4's summary, fitted with stats
    \varepsilon_i \sim N(0, \sigma^2 I), \quad
    V_i = Z_i G Z_i' + \sigma^2 I,
 
-by (restricted) maximum likelihood with ``statsmodels.formula.api.mixedlm`` and
+by (restricted) maximum likelihood, minimising lme4's profiled deviance with
+per-group cross-products vectorised over groups (statsmodels' MixedLM can supply
+the starting values instead, as the check and fallback), and
 reports it in lme4/lmerTest terms: fixed effects with Satterthwaite denominator
 degrees of freedom, random-effect variances, SDs and correlations, lme4's logLik,
 AIC and BIC, and lme4's singular-fit check.
@@ -59,6 +61,8 @@ NO_FOLLOW_UP = "no follow-up"
 #: Columns of Bandura's four sources of self-efficacy in the trial-data contract.
 SOURCES = ("src_mastery", "src_vicarious", "src_persuasion", "src_physiological")
 
+#: Engines of :func:`fit_lmm`: where the search for the optimum starts.
+ENGINES = ("auto", "fast", "statsmodels")
 #: statsmodels optimiser and options for the starting values, which are then
 #: polished on lme4's profiled deviance (see ``_polish``) for lme4 parity.
 START_OPTIMIZER = ("lbfgs", {"maxiter": 5000})
@@ -96,8 +100,8 @@ class LmmResult:
         :math:`G` and the residual variance.
     converged : bool
         lme4's gradient check at the optimum of the profiled deviance passed
-        (see ``GRADIENT_TOL``); statsmodels only supplies starting values, and
-        its messages are kept in ``warnings`` prefixed "statsmodels start".
+        (see ``GRADIENT_TOL``); statsmodels, where used, only supplies starting
+        values, and its messages are kept in ``warnings`` prefixed "statsmodels start".
     singular : bool
         lme4's ``isSingular``: a diagonal element of the relative Cholesky
         factor below ``SINGULAR_TOL`` (a variance ~0 or a correlation ~±1).
@@ -120,6 +124,8 @@ class LmmResult:
         The complete-case rows the model was fitted to (used by :func:`lrt`).
     design_info : patsy.DesignInfo
         The fixed-effects design, reused by :meth:`predict`.
+    engine : str
+        The ``engine`` argument of :func:`fit_lmm` (reused by :func:`lrt`'s refit).
     """
 
     fixed: pd.DataFrame
@@ -145,6 +151,7 @@ class LmmResult:
     re_formula: str
     data: pd.DataFrame = field(repr=False)
     design_info: patsy.DesignInfo = field(repr=False)
+    engine: str = "auto"
 
     @property
     def npar(self) -> int:
@@ -209,7 +216,7 @@ class LmmResult:
 
 
 def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1",
-            reml: bool = True) -> LmmResult:
+            reml: bool = True, engine: str = "auto") -> LmmResult:
     """Fit a linear mixed model and report it as lme4/lmerTest would.
 
     Parameters
@@ -225,6 +232,12 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1"
         (correlated intercepts and slopes), as lme4's ``(time | group)``.
     reml : bool, default True
         Restricted maximum likelihood (True) or maximum likelihood.
+    engine : {"auto", "fast", "statsmodels"}, default "auto"
+        Where the search for the optimum starts (see Notes). ``"fast"`` starts
+        from lme4's default; ``"statsmodels"`` from statsmodels' MixedLM estimate
+        (slow on large data, kept as the check); ``"auto"`` runs the fast engine
+        and falls back to statsmodels' start only when the fast optimum fails
+        lme4's gradient check.
 
     Returns
     -------
@@ -234,30 +247,43 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1"
     ------
     ValueError
         If a column named in ``formula``, ``re_formula`` or ``group`` is absent,
-        or no complete rows remain.
+        no complete rows remain, or ``engine`` is not one of the above.
 
     Notes
     -----
     Rows with a missing value in any used column are dropped (``n_dropped``).
-    statsmodels' MixedLM supplies starting values (and lme4's own start is added
-    when it does not converge); the estimate minimises lme4's profiled deviance
-    from the best start, and lme4's gradient check decides ``converged``. Fixed-
-    effect df use Satterthwaite's approximation with numerical derivatives, as
-    lmerTest computes it; p-values and 95% intervals use the t distribution.
+    Every engine minimises lme4's profiled deviance over theta (the relative
+    Cholesky factor, diagonal >= 0) with L-BFGS-B, using per-group cross-products
+    computed once and vectorised over groups, and lme4's gradient check decides
+    ``converged``; the engines differ only in their starting values. Fixed-effect
+    df use Satterthwaite's approximation with numerical derivatives, as lmerTest
+    computes it; p-values and 95% intervals use the t distribution.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     columns = _used_columns(data, formula, re_formula, group)
     complete = data.dropna(subset=columns)
     if complete.empty:
         raise ValueError(f"no complete rows in columns {columns}")
-    model, starts, messages = _starts(complete, formula, group, re_formula, reml)
-    blocks = _blocks(model)
-    re_names = _re_names(complete, re_formula)
-    theta = min((_polish(start, blocks, reml) for start in starts),
-                key=lambda x: _deviance(np.append(x, _profiled_sigma(x, blocks, reml)), blocks, reml))
-    converged, gradient_messages = _check_convergence(theta, blocks, reml)
+    design = _design(complete, formula, group, re_formula)
+    blocks = _blocks(design)
+    q = len(design.re_names)
+    starts, messages = [], []
+    if engine != "statsmodels":
+        starts.append(_default_theta(q))
+        theta = _optimum(starts, blocks, reml)
+        converged, gradient_messages = _check_convergence(theta, blocks, reml)
+    if engine == "statsmodels" or (engine == "auto" and not converged):
+        extra, messages = _starts(complete, formula, group, re_formula, reml)
+        if engine == "auto":
+            messages.insert(0, "fast engine failed the gradient check from lme4's start; "
+                               "statsmodels start tried too")
+        starts += [s for s in extra if engine == "statsmodels" or not np.allclose(s, starts[0])]
+        theta = _optimum(starts, blocks, reml)
+        converged, gradient_messages = _check_convergence(theta, blocks, reml)
     messages += gradient_messages
     varpar = np.append(theta, _profiled_sigma(theta, blocks, reml))
-    lam = _lambda(theta, len(re_names))
+    lam = _lambda(theta, q)
     cov_re = varpar[-1] ** 2 * lam @ lam.T
     deviance = _deviance(varpar, blocks, reml)
     singular = bool(np.any(np.diag(lam) < SINGULAR_TOL))
@@ -265,34 +291,34 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1"
         messages.append("boundary (singular) fit: see isSingular "
                         "(a random-effect variance ~0 or a correlation ~±1)")
     cov_beta, df, hessian_messages = _satterthwaite(varpar, blocks, reml)
-    beta = pd.Series(_gls(varpar, blocks)[1], index=model.exog_names)
-    npar = _npar(len(beta), len(re_names))
-    groups = pd.Index(model.group_labels, name=group)
-    modes, mode_sd = _random_effects(varpar, blocks, beta.to_numpy(), groups, re_names)
+    beta = pd.Series(_gls(varpar, blocks)[1], index=design.exog_names)
+    npar = _npar(len(beta), q)
+    modes, mode_sd = _random_effects(varpar, blocks, beta.to_numpy(), design.groups, design.re_names)
     return LmmResult(
         fixed=_fixed_table_frame(beta, cov_beta, df),
-        re_cov=pd.DataFrame(cov_re, index=re_names, columns=re_names),
-        re_sd_corr=pd.DataFrame(_sd_corr(cov_re), index=re_names, columns=re_names),
+        re_cov=pd.DataFrame(cov_re, index=design.re_names, columns=design.re_names),
+        re_sd_corr=pd.DataFrame(_sd_corr(cov_re), index=design.re_names, columns=design.re_names),
         sigma2=float(varpar[-1] ** 2),
         loglik=-deviance / 2,
         aic=deviance + 2 * npar,
-        bic=deviance + np.log(model.nobs) * npar,
+        bic=deviance + np.log(blocks["n"]) * npar,
         converged=converged,
         singular=singular,
         warnings=messages + hessian_messages,
         random_effects=modes,
         random_effects_sd=mode_sd,
         cov_beta=pd.DataFrame(cov_beta, index=beta.index, columns=beta.index),
-        fitted=_fitted(model, complete, beta.to_numpy(), modes),
-        nobs=int(model.nobs),
-        ngroups=int(model.n_groups),
+        fitted=_fitted(design, complete.index, beta.to_numpy(), modes),
+        nobs=int(blocks["n"]),
+        ngroups=len(design.groups),
         n_dropped=len(data) - len(complete),
         reml=reml,
         formula=formula,
         group=group,
         re_formula=re_formula,
         data=complete,
-        design_info=patsy.dmatrix(formula.split("~", 1)[1], complete).design_info,
+        design_info=design.design_info,
+        engine=engine,
     )
 
 
@@ -793,7 +819,7 @@ def _used_columns(data: pd.DataFrame, formula: str, re_formula: str, group: str)
 
 
 def _starts(data, formula, group, re_formula, reml):
-    """Model, starting thetas and warning texts: statsmodels' estimate, and lme4's start if needed."""
+    """Starting thetas and warning texts: statsmodels' estimate, and lme4's start if needed."""
     method, options = START_OPTIMIZER
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -808,19 +834,50 @@ def _starts(data, formula, group, re_formula, reml):
     if fit is not None and np.all(np.isfinite(fit.cov_re)):
         starts.append(_theta(np.asarray(fit.cov_re, dtype=float), fit.scale))
     if fit is None or not fit.converged:
-        q = model.k_re
-        starts.append(np.eye(q)[np.tril_indices(q)])  # lme4's default start
+        starts.append(_default_theta(model.k_re))
         messages.append("statsmodels start did not converge; lme4's default start tried too")
-    return model, starts, messages
+    return starts, messages
+
+
+def _default_theta(q: int) -> np.ndarray:
+    """lme4's default start: Lambda = I (random effects as variable as the residual)."""
+    return np.eye(q)[np.tril_indices(q)]
+
+
+def _optimum(starts: list[np.ndarray], blocks: dict, reml: bool) -> np.ndarray:
+    """The polished start with the lowest profiled deviance."""
+    return min((_polish(start, blocks, reml) for start in starts),
+               key=lambda x: _profiled_deviance(x, blocks, reml))
+
+
+@dataclass(frozen=True)
+class _Design:
+    """Model matrices in data-row order and each row's group (index into ``groups``)."""
+
+    y: np.ndarray
+    X: np.ndarray
+    Z: np.ndarray
+    codes: np.ndarray
+    groups: pd.Index
+    exog_names: list[str]
+    re_names: list[str]
+    design_info: patsy.DesignInfo
+
+
+def _design(data: pd.DataFrame, formula: str, group: str, re_formula: str) -> _Design:
+    """Build y, X (fixed) and Z (random) with patsy; groups sorted as statsmodels sorts them."""
+    y, X = patsy.dmatrices(formula, data, NA_action="raise", return_type="matrix")
+    Z = patsy.dmatrix(re_formula, data, NA_action="raise", return_type="matrix")
+    codes, labels = pd.factorize(data[group], sort=True)
+    return _Design(y=np.asarray(y, dtype=float)[:, 0], X=np.asarray(X, dtype=float),
+                   Z=np.asarray(Z, dtype=float), codes=codes,
+                   groups=pd.Index(labels, name=group), exog_names=X.design_info.column_names,
+                   re_names=Z.design_info.column_names, design_info=X.design_info)
 
 
 def _npar(n_fixed: int, q: int) -> int:
     """lme4's parameter count: fixed effects, the q(q+1)/2 elements of G, the residual variance."""
     return n_fixed + q * (q + 1) // 2 + 1
-
-
-def _re_names(data: pd.DataFrame, re_formula: str) -> list[str]:
-    return patsy.dmatrix(re_formula, data.head(1)).design_info.column_names
 
 
 def _random_effects(varpar: np.ndarray, blocks: dict, beta: np.ndarray,
@@ -830,22 +887,18 @@ def _random_effects(varpar: np.ndarray, blocks: dict, beta: np.ndarray,
     b_i = Lambda M_i^-1 Lambda'Z_i'(y_i - X_i beta) and Var(b_i | y) = sigma^2 Lambda
     M_i^-1 Lambda' with M_i = I + Lambda'Z_i'Z_i Lambda (beta treated as known).
     """
-    q = len(re_names)
-    lam = _lambda(varpar[:-1], q)
-    inner = lam.T @ blocks["ZtZ"] @ lam + np.eye(q)
-    resid = blocks["Zty"] - blocks["ZtX"] @ beta
-    spherical = np.linalg.solve(inner, (lam.T @ resid[..., None]))[..., 0]
-    cond_var = varpar[-1] ** 2 * lam @ np.linalg.inv(inner) @ lam.T
-    sd = np.sqrt(np.diagonal(cond_var, axis1=1, axis2=2))
-    return (pd.DataFrame(spherical @ lam.T, index=groups, columns=re_names),
-            pd.DataFrame(sd, index=groups, columns=re_names))
+    lam, low, solved = _woodbury(varpar[:-1], blocks)
+    spherical = np.tensordot(_backward_stack(low, solved), np.append(-beta, 1.0), axes=([1], [0]))
+    cond_var = varpar[-1] ** 2 * np.einsum("rj,jkg,rk->gr", lam, _inverse_stack(low), lam)
+    return (pd.DataFrame((lam @ spherical).T, index=groups, columns=re_names),
+            pd.DataFrame(np.sqrt(cond_var), index=groups, columns=re_names))
 
 
-def _fitted(model, data: pd.DataFrame, beta: np.ndarray, modes: pd.DataFrame) -> pd.Series:
+def _fitted(design: _Design, index: pd.Index, beta: np.ndarray, modes: pd.DataFrame) -> pd.Series:
     """X beta + Z b for each row, with each row's group's conditional modes."""
-    per_row = modes.reindex(data[modes.index.name]).to_numpy()
-    return pd.Series(model.exog @ beta + np.sum(model.exog_re * per_row, axis=1),
-                     index=data.index, name="fitted")
+    per_row = modes.to_numpy()[design.codes]
+    return pd.Series(design.X @ beta + np.sum(design.Z * per_row, axis=1),
+                     index=index, name="fitted")
 
 
 def _fixed_table_frame(estimates: pd.Series, cov_beta: np.ndarray, df: np.ndarray) -> pd.DataFrame:
@@ -881,22 +934,34 @@ def _check_nested(smaller: LmmResult, larger: LmmResult) -> None:
 def _ml(result: LmmResult) -> LmmResult:
     if not result.reml:
         return result
-    return fit_lmm(result.data, result.formula, result.group, result.re_formula, reml=False)
+    return fit_lmm(result.data, result.formula, result.group, result.re_formula, reml=False,
+                   engine=result.engine)
 
 
 # --- deviance as a function of (theta, sigma), blockwise over groups ---------
 
-def _blocks(model) -> dict:
-    """Per-group cross-products Z'Z, Z'X, Z'y and totals X'X, X'y, y'y."""
-    X, Z, y = model.exog_li, model.exog_re_li, model.endog_li
+def _blocks(design: _Design) -> dict:
+    """Per-group cross-products Z'Z, Z'(X, y) and totals X'X, X'y, y'y.
+
+    Rows are sorted by group once and each product summed over a group's run of
+    rows with ``np.add.reduceat``, vectorised over groups (no loop over groups).
+    Per-group stacks are stored with the group last (``ZtZ`` q x q x G, ``ZtXy``
+    q x (p + 1) x G), so that the q x q algebra below runs on contiguous vectors.
+    """
+    order = np.argsort(design.codes, kind="stable")
+    codes = design.codes[order]
+    first = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    X, Z, y = design.X[order], design.Z[order], design.y[order]
+    Xy = np.column_stack([X, y])
     return {
-        "ZtZ": np.stack([z.T @ z for z in Z]),
-        "ZtX": np.stack([z.T @ x for z, x in zip(Z, X)]),
-        "Zty": np.stack([z.T @ v for z, v in zip(Z, y)]),
-        "XtX": model.exog.T @ model.exog,
-        "Xty": model.exog.T @ model.endog,
-        "yty": float(model.endog @ model.endog),
-        "n": model.nobs,
+        "ZtZ": np.ascontiguousarray(
+            np.add.reduceat(Z[:, :, None] * Z[:, None, :], first, axis=0).transpose(1, 2, 0)),
+        "ZtXy": np.ascontiguousarray(
+            np.add.reduceat(Z[:, :, None] * Xy[:, None, :], first, axis=0).transpose(1, 2, 0)),
+        "XtX": X.T @ X,
+        "Xty": X.T @ y,
+        "yty": float(y @ y),
+        "n": len(y),
     }
 
 
@@ -924,21 +989,106 @@ def _lambda(theta: np.ndarray, q: int) -> np.ndarray:
     return factor
 
 
+def _cholesky_stack(matrices: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of a stack (q x q x G) of small positive definite matrices.
+
+    Loops over the q x q entries and is vectorised over the stack, which is far
+    faster than a LAPACK call per group when q is 1 to 3 and groups are many.
+    """
+    q = len(matrices)
+    low = np.zeros_like(matrices)
+    for j in range(q):
+        low[j, j] = np.sqrt(matrices[j, j] - np.sum(low[j, :j] ** 2, axis=0))
+        for i in range(j + 1, q):
+            low[i, j] = (matrices[i, j] - np.sum(low[i, :j] * low[j, :j], axis=0)) / low[j, j]
+    return low
+
+
+def _forward_stack(low: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve L u = b for a stack of lower-triangular L (q x q x G) and b (q x m x G)."""
+    out = np.empty_like(rhs)
+    for i in range(len(low)):
+        acc = rhs[i].copy()
+        for k in range(i):
+            acc -= low[i, k] * out[k]
+        out[i] = acc / low[i, i]
+    return out
+
+
+def _backward_stack(low: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve L' x = b for a stack of lower-triangular L (q x q x G) and b (q x m x G)."""
+    q = len(low)
+    out = np.empty_like(rhs)
+    for i in reversed(range(q)):
+        acc = rhs[i].copy()
+        for k in range(i + 1, q):
+            acc -= low[k, i] * out[k]
+        out[i] = acc / low[i, i]
+    return out
+
+
+def _inverse_stack(low: np.ndarray) -> np.ndarray:
+    """(L L')^-1 for a stack of lower-triangular L (q x q x G)."""
+    eye = np.broadcast_to(np.eye(len(low))[..., None], low.shape)
+    return _backward_stack(low, _forward_stack(low, eye))
+
+
+def _left_lambda(lam: np.ndarray, stack: np.ndarray) -> np.ndarray:
+    """Lambda' S_g for each matrix S_g (q x m) of a stack (q x m x G), as one BLAS product."""
+    return np.tensordot(lam.T, stack, axes=1)
+
+
+def _woodbury(theta: np.ndarray, blocks: dict):
+    """Lambda, the Cholesky factors L_i of M_i = I + Lambda'Z_i'Z_i Lambda, u_i = L_i^-1 Lambda'Z_i'(X_i, y_i)."""
+    q = len(blocks["ZtZ"])
+    lam = _lambda(theta, q)
+    lam_c = _left_lambda(lam, blocks["ZtZ"])  # Lambda'C; Lambda'C Lambda is symmetric
+    inner = _left_lambda(lam, lam_c.transpose(1, 0, 2)) + np.eye(q)[..., None]
+    low = _cholesky_stack(inner)
+    return lam, low, _forward_stack(low, _left_lambda(lam, blocks["ZtXy"]))
+
+
 def _gls(varpar: np.ndarray, blocks: dict):
-    """Scaled GLS pieces: P = s2 X'V^-1 X, beta, s2 r'V^-1 r, sum log|I + L'Z'ZL|."""
-    q = blocks["ZtZ"].shape[1]
-    lam = _lambda(varpar[:-1], q)
-    inner = lam.T @ blocks["ZtZ"] @ lam + np.eye(q)
-    w_x = lam.T @ blocks["ZtX"]
-    w_y = (lam.T @ blocks["Zty"][..., None])[..., 0]
-    solved_x = np.linalg.solve(inner, w_x)
-    solved_y = np.linalg.solve(inner, w_y[..., None])[..., 0]
-    precision = blocks["XtX"] - np.einsum("gqp,gqr->pr", w_x, solved_x)
-    cross = blocks["Xty"] - np.einsum("gqp,gq->p", w_x, solved_y)
-    yvy = blocks["yty"] - np.einsum("gq,gq->", w_y, solved_y)
+    """Scaled GLS pieces: P = s2 X'V^-1 X, beta, s2 r'V^-1 r, sum log|I + L'Z'ZL|.
+
+    With M_i = L_i L_i' and u_i as in ``_woodbury``, sigma^2 (X, y)'V_i^-1 (X, y)
+    = (X, y)'(X, y) - u_i'u_i (Woodbury identity), summed over groups.
+    """
+    _, low, solved = _woodbury(varpar[:-1], blocks)
+    gram = sum(row @ row.T for row in solved)
+    precision = blocks["XtX"] - gram[:-1, :-1]
+    cross = blocks["Xty"] - gram[:-1, -1]
+    yvy = blocks["yty"] - gram[-1, -1]
     beta = np.linalg.solve(precision, cross)
-    logdet = np.linalg.slogdet(inner)[1].sum()
+    logdet = 2 * sum(np.log(low[j, j]).sum() for j in range(len(low)))
     return precision, beta, yvy - cross @ beta, logdet
+
+
+def _profiled_gradient(theta: np.ndarray, blocks: dict, reml: bool) -> np.ndarray:
+    r"""Analytic gradient of ``_profiled_deviance`` with respect to theta.
+
+    With C_i = Z_i'Z_i, R_i = Z_i'(X_i, y_i), A_i = M_i^-1 Lambda'R_i, B_i = R_i -
+    C_i Lambda A_i and w = (-beta, 1) (so that B_i w = Z_i'e_i and A_i w is the
+    spherical random effect u_i), the derivative along theta_k (the (r, c) element
+    of Lambda) is 2 S1[r, c] - 2 d S2[r, c] / r^2 [- 2 T[r, c] for REML], with
+    S1 = sum C_i Lambda M_i^-1 (from log|M|), S2 = sum (B_i w)(A_i w)' (the
+    penalised residual sum of squares r^2 = d sigma^2, by the envelope theorem) and
+    T = sum B_ix P^-1 A_ix' (from log|P|, x the columns of X).
+    """
+    lam, low, solved = _woodbury(theta, blocks)
+    precision, beta, rss, _ = _gls(np.append(theta, 1.0), blocks)
+    c_lam = _left_lambda(lam, blocks["ZtZ"]).transpose(1, 0, 2)
+    a = _backward_stack(low, solved)
+    b = blocks["ZtXy"] - np.einsum("ajg,jmg->amg", c_lam, a)
+    w = np.append(-beta, 1.0)
+    s1 = np.einsum("ajg,jcg->ac", c_lam, _inverse_stack(low))
+    s2 = np.tensordot(b, w, axes=([1], [0])) @ np.tensordot(a, w, axes=([1], [0])).T
+    dof = blocks["n"] - (len(beta) if reml else 0)
+    grad = 2 * s1 - 2 * dof * s2 / rss
+    if reml:
+        grad -= 2 * np.einsum("rxg,xy,cyg->rc", b[:, :-1], np.linalg.inv(precision), a[:, :-1],
+                              optimize=True)
+    return grad[np.tril_indices(len(lam))]
 
 
 def _profiled_sigma(theta: np.ndarray, blocks: dict, reml: bool) -> float:
@@ -947,24 +1097,38 @@ def _profiled_sigma(theta: np.ndarray, blocks: dict, reml: bool) -> float:
     return float(np.sqrt(rss / (blocks["n"] - (len(precision) if reml else 0))))
 
 
-def _polish(theta: np.ndarray, blocks: dict, reml: bool) -> np.ndarray:
-    """Refine statsmodels' optimum on lme4's profiled deviance, diag(Lambda) >= 0.
+def _profiled_deviance(theta: np.ndarray, blocks: dict, reml: bool) -> float:
+    """The deviance at theta with beta and sigma profiled out (lme4's devfun), one GLS pass.
 
-    Starts at statsmodels' estimate and keeps it unless the bounded L-BFGS-B
-    search lowers the deviance; this reaches boundary (singular) optima that
-    statsmodels' unconstrained search approaches only slowly.
+    At the profiled sigma^2 = rss / (n - p) (REML) or rss / n (ML) the deviance is
+    log|M| [+ log|P|] + d (1 + log(2 pi sigma^2)) with d = n - p or n.
     """
-    q = blocks["ZtZ"].shape[1]
+    precision, _, rss, logdet = _gls(np.append(theta, 1.0), blocks)
+    dof = blocks["n"] - (len(precision) if reml else 0)
+    dev = logdet + dof * (1 + np.log(2 * np.pi * rss / dof))
+    if reml:
+        dev += np.linalg.slogdet(precision)[1]
+    return float(dev)
+
+
+def _polish(theta: np.ndarray, blocks: dict, reml: bool) -> np.ndarray:
+    """Minimise lme4's profiled deviance from a start theta; returns diag(Lambda) >= 0.
+
+    Keeps the start unless the L-BFGS-B search (analytic gradient, exact to
+    rounding where finite differences of a deviance of size ~n are not) lowers the
+    deviance. The deviance is even in the sign of each column of Lambda, so the
+    search runs unbounded (a zero diagonal, where a bounded search can stall, is
+    a stationary point) and the columns are then flipped to a non-negative
+    diagonal; boundary (singular) optima are approached as lme4 reaches them.
+    """
+    q = len(blocks["ZtZ"])
     rows, cols = np.tril_indices(q)
-    bounds = [(0.0, None) if r == c else (None, None) for r, c in zip(rows, cols)]
-
-    def profiled(x):
-        return _deviance(np.append(x, _profiled_sigma(x, blocks, reml)), blocks, reml)
-
-    start = np.where(rows == cols, np.abs(theta), theta)
-    found = optimize.minimize(profiled, start, method="L-BFGS-B", bounds=bounds,
+    found = optimize.minimize(_profiled_deviance, theta, args=(blocks, reml), method="L-BFGS-B",
+                              jac=_profiled_gradient,
                               options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000})
-    return found.x if found.fun < profiled(start) else start
+    best = found.x if found.fun < _profiled_deviance(theta, blocks, reml) else theta
+    signs = np.sign(best[rows == cols])
+    return best * np.where(signs == 0, 1.0, signs)[cols]
 
 
 def _check_convergence(theta: np.ndarray, blocks: dict, reml: bool) -> tuple[bool, list[str]]:
@@ -975,7 +1139,7 @@ def _check_convergence(theta: np.ndarray, blocks: dict, reml: bool) -> tuple[boo
     reported by the singular-fit check instead); the gradient is scaled by the
     Cholesky factor of the Hessian as in lme4's ``checkConv``.
     """
-    rows, cols = np.tril_indices(blocks["ZtZ"].shape[1])
+    rows, cols = np.tril_indices(len(blocks["ZtZ"]))
     free = ~((rows == cols) & (theta < SINGULAR_TOL))
     if not free.any():
         return True, []
@@ -983,7 +1147,7 @@ def _check_convergence(theta: np.ndarray, blocks: dict, reml: bool) -> tuple[boo
     def profiled(x):
         full = theta.copy()
         full[free] = x
-        return _deviance(np.append(full, _profiled_sigma(full, blocks, reml)), blocks, reml)
+        return _profiled_deviance(full, blocks, reml)
 
     gradient = _jacobian(profiled, theta[free]).ravel()
     try:
