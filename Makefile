@@ -29,6 +29,7 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/bench_mixed.py
+	$(BIN)/python benchmarks/bench_bayes.py
 	$(BIN)/python benchmarks/coverage_mixed.py
 
 clean:
