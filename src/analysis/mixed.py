@@ -579,9 +579,10 @@ def adherence(data: pd.DataFrame, predictor: str = "gse_total", *,
     lags = decompose(lags.dropna(subset=[f"{predictor}_lag", "adherence"]),
                      f"{predictor}_lag", group)
     formula = f"adherence ~ {predictor}_lag_within + {predictor}_lag_between"
-    if _arms(lags, arm)[arm].nunique() > 1:
+    lags = _arms(lags, arm)
+    if lags[arm].nunique() > 1:
         formula += f" + {arm}"
-    return fit_lmm(_arms(lags, arm), formula, group, "~1", reml)
+    return fit_lmm(lags, formula, group, "~1", reml)
 
 
 def effect_sizes(fit: LmmResult, time: str = "time", arm: str = "arm") -> pd.DataFrame:

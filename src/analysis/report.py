@@ -215,13 +215,15 @@ def run_reports(config_path: str | Path | None = None, only: list[str] | None = 
     out = Path(output or config["output"])
     out = out if out.is_absolute() else Path.cwd() / out
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(name, "", parameters_for(name, config)) for name in names]
-    jobs += [(name, label, {**parameters_for(name, config), **overrides})
-             for name in names for label, overrides in config["variants"].get(name, {}).items()]
-    jobs.sort(key=lambda job: (job[0], job[1]))
+    jobs = []
+    for name in names:
+        params = parameters_for(name, config)
+        jobs.append((name, "", params))
+        jobs += [(name, label, {**params, **overrides})
+                 for label, overrides in config["variants"].get(name, {}).items()]
     runs = []
     for i, (name, label, params) in enumerate(jobs, 1):
-        title = f"{name}-{label}" if label else name
+        title = _title(name, label)
         print(f"[{i}/{len(jobs)}] {title} ...", flush=True)
         run = run_notebook(name, params, out, label)
         status = "ok" if run.ok else f"FAILED: {run.error}"
@@ -239,7 +241,7 @@ def run_notebook(name: str, parameters: dict, out: Path, label: str = "") -> Not
     """
     import papermill
 
-    title = f"{name}-{label}" if label else name
+    title = _title(name, label)
     executed = out / f"{title}.ipynb"
     executed.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -257,6 +259,11 @@ def run_notebook(name: str, parameters: dict, out: Path, label: str = "") -> Not
         return NotebookRun(title, False, seconds, error)
     render_html(executed)
     return NotebookRun(title, not error, seconds, error, f"{title}.html", f"{title}.ipynb")
+
+
+def _title(name: str, label: str) -> str:
+    """Report name of a notebook run: ``name``, or ``name-label`` for a config variant."""
+    return f"{name}-{label}" if label else name
 
 
 @contextmanager
