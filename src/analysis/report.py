@@ -42,6 +42,52 @@ CONFIG_KEYS: dict[str, tuple[tuple[type, ...], str | None]] = {
 }
 
 
+#: MIME type of the key numbers a notebook records with :func:`record` (papermill/scrapbook-style glue).
+RESULT_MIME = "application/vnd.analysis.result+json"
+
+
+def record(name: str, value) -> None:
+    """Record one key number of a report (for ``reports/results.json`` and ``analysis diff``).
+
+    Call it in a notebook cell; it shows nothing in the report. Floats are stored to 8
+    significant digits so that reruns with the same inputs compare equal.
+
+    Parameters
+    ----------
+    name : str
+        Short stable key, e.g. ``"cbt_x_time"`` or ``"slope_corr"``.
+    value : float, int, str, bool or None
+        The number or verdict; numpy scalars are converted.
+    """
+    from IPython.display import display
+
+    # the empty HTML part keeps notebook front ends and nbconvert from showing or warning about it
+    display({RESULT_MIME: {"name": str(name), "value": _plain(value)}, "text/html": ""}, raw=True)
+
+
+def _plain(value):
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float):
+        return float(f"{value:.8g}")
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    raise TypeError(f"record() takes a number, string, bool or None, got {type(value).__name__}")
+
+
+def recorded(executed: str | Path) -> dict:
+    """The key numbers an executed notebook recorded with :func:`record`, in recording order."""
+    import nbformat
+
+    values = {}
+    for cell in nbformat.read(str(executed), as_version=4).cells:
+        for output in cell.get("outputs", []):
+            item = output.get("data", {}).get(RESULT_MIME)
+            if item is not None:
+                values[item["name"]] = item["value"]
+    return values
+
+
 class ConfigError(ValueError):
     """The report config is wrong; nothing has been run."""
 
