@@ -18,7 +18,7 @@ import statsmodels.formula.api as smf
 
 matplotlib.use("Agg")
 
-from analysis import bayes, datasets, io, report, simulate  # noqa: E402
+from analysis import bayes, datasets, io, mediation, meta, report, simulate  # noqa: E402
 from analysis.plots import bayes as bayes_plots  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -258,6 +258,29 @@ def test_meta_analysis_matches_the_exact_posterior_and_sits_near_reml(bcg):
 
 
 @pytest.mark.slow
+def test_compare_rma_puts_95_percent_posterior_intervals_beside_reml(bcg):
+    reml = REFERENCE["reml"]
+    data = pd.DataFrame({"yi": REFERENCE["yi"], "vi": REFERENCE["vi"]})
+    comparison = bayes.compare_rma(bcg, meta.rma("yi", "vi", data=data)).set_index("parameter")
+    assert comparison.index.tolist() == ["mu", "tau", "theta_new"]
+    assert comparison.loc["mu", "rma_estimate"] == pytest.approx(reml["mu"], rel=1e-6)
+    assert comparison.loc["tau", "rma_estimate"] == pytest.approx(reml["tau"], rel=1e-6)
+    assert comparison.loc["theta_new", ["rma_ci_low", "rma_ci_high"]].tolist() == pytest.approx(
+        [reml["pi_lb"], reml["pi_ub"]], rel=1e-6)
+    mu = bcg.draws("mu").values
+    assert comparison.loc["mu", ["bayes_2.5%", "bayes_97.5%"]].tolist() == pytest.approx(
+        np.quantile(mu, [0.025, 0.975]))
+    # tau uncertainty integrated out: the credible interval of mu is wider than REML's Wald interval
+    bayes_width = comparison["bayes_97.5%"] - comparison["bayes_2.5%"]
+    assert bayes_width["mu"] > (comparison["rma_ci_high"] - comparison["rma_ci_low"])["mu"]
+    assert (comparison["difference_sd"].abs() < 0.5).all(), comparison["difference_sd"]
+    with pytest.raises(bayes.BayesInputError, match="without moderators"):
+        bayes.compare_rma(bcg, meta.rma("yi", "vi", mods=np.arange(13.0), data=data))
+    with pytest.raises(bayes.BayesInputError, match="needs a result of mediation"):
+        bayes.compare_mediate(bcg, None)
+
+
+@pytest.mark.slow
 def test_priors_are_data_so_refits_reuse_the_compiled_model(bcg):
     narrow = bayes.meta_analysis(REFERENCE["yi"], REFERENCE["vi"], mu_sd=0.1, draws=2000, seed=3)
     assert narrow.idata.posterior.attrs["compile_seconds"] < 0.5  # no compilation
@@ -409,6 +432,13 @@ def test_mediation_matches_ols_on_the_jobs_data():
     assert table.loc["acme", "mean"] == pytest.approx(a.params["treat"] * b.params["job_seek"], abs=0.002)
     effects = result.idata.posterior["covariate_effect"].sel(equation="outcome").mean(("chain", "draw"))
     np.testing.assert_allclose(effects.values, b.params[covariates].to_numpy(), atol=0.1 * b.bse[covariates].max())
+    boot = mediation.mediate(jobs, "treat", "job_seek", "depress2", covariates, n_boot=300, seed=2,
+                             ci="percentile")
+    comparison = bayes.compare_mediate(result, boot).set_index("parameter")
+    assert comparison.index.tolist() == ["acme", "ade", "total_effect", "prop_mediated"]
+    assert comparison.loc["acme", "boot_estimate"] == pytest.approx(boot.table.loc["ACME", "estimate"])
+    assert comparison.loc["acme", "bayes_mean"] == pytest.approx(table.loc["acme", "mean"])
+    assert (comparison.loc[["acme", "ade", "total_effect"], "difference_sd"].abs() < 0.2).all()
 
 
 # --------------------------------------------------------------------------- notebook (slow)

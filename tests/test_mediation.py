@@ -310,3 +310,8 @@ def test_mediation_notebook_runs_in_quick_mode(tmp_path):
     assert run.ok, run.error
     html = (tmp_path / "04_mediation.html").read_text()
     assert "JOBS II" in html and "Rho at which ACME = 0" in html and "Traceback" not in html
+    assert "Bayesian mediation" in html and "Posterior probability that the ACME is negative" in html
+    numbers = report.recorded(tmp_path / "04_mediation.ipynb")
+    assert numbers["jobs_acme"] == pytest.approx(-0.0157, abs=5e-5)  # mediation package's published ACME
+    assert abs(numbers["jobs_bayes_acme"] - numbers["jobs_acme"]) < 0.01
+    assert {"change_acme_cbt", "change_acme_mindfulness", "multilevel_acme"} <= set(numbers)

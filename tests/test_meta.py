@@ -439,11 +439,15 @@ def test_back_transform_by_measure():
 
 @pytest.mark.slow
 def test_meta_analysis_notebook_runs(tmp_path):
-    run = report.run_notebook("06_meta_analysis", {}, tmp_path)
+    run = report.run_notebook("06_meta_analysis", {"quick": True}, tmp_path)
     assert run.ok, run.error
+    numbers = report.recorded(tmp_path / "06_meta_analysis.ipynb")
+    reml = meta.rma("yi", "vi", data=meta.escalc("ZCOR", data=datasets.load("se_symptom_meta"), ri="ri", ni="ni"))
+    assert numbers["pooled"] == pytest.approx(np.tanh(reml.beta.iloc[0]), rel=1e-7)
+    assert abs(numbers["bayes_mu"] - reml.beta.iloc[0]) < 0.02 and numbers["k"] == reml.k
     html = (tmp_path / "06_meta_analysis.html").read_text()
     for part in ("Forest plot", "Prediction interval", "Meta-regression", "Egger", "Trim-and-fill",
-                 "Leave-one-out", "pooled correlation", "SIMULATED"):
+                 "Leave-one-out", "pooled correlation", "SIMULATED", "Bayesian random-effects", "theta_new"):
         assert part in html
     assert "Traceback" not in html
 

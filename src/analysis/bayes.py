@@ -104,7 +104,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import __version__, io, mixed
+from . import __version__, io, meta, mixed
 
 __all__ = [
     "BayesInputError",
@@ -1295,13 +1295,12 @@ def compare_lmm(result: BayesResult) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per shared quantity (labels as in the result's table):
-        posterior ``bayes_mean`` and interval, ``lmm_estimate`` with its 95%
+        posterior ``bayes_mean`` and 95% interval, ``lmm_estimate`` with its 95%
         interval (fixed effects) and ``difference_sd`` (difference in posterior
         SDs). ``attrs["warnings"]`` holds the mixed models' warnings.
     """
     _expect(result, "bivariate_growth")
-    design, table = result.design, result.diagnostics.table
-    low, high = _interval_names(INTERVAL)
+    design = result.design
     rows, messages = [], []
     for outcome, key in zip(design.coords["outcome"], ("x", "y")):
         lmm, terms = _outcome_lmm(design, key)
@@ -1317,13 +1316,26 @@ def compare_lmm(result: BayesResult) -> pd.DataFrame:
         rows += [(f"re_sd[{outcome} intercept]", sd.iloc[0, 0], np.nan, np.nan),
                  (f"re_sd[{outcome} slope]", sd.iloc[1, 1], np.nan, np.nan),
                  (f"sigma[{outcome}]", np.sqrt(lmm.sigma2), np.nan, np.nan)]
-    out = pd.DataFrame(rows, columns=["parameter", "lmm_estimate", "lmm_ci_low", "lmm_ci_high"])
+    out = _beside(result, rows, "lmm")
+    out.attrs["warnings"] = messages
+    return out
+
+
+def _beside(result: BayesResult, rows: list[tuple], prefix: str) -> pd.DataFrame:
+    """Posterior mean and 95% interval of each ``(parameter, estimate, ci_low, ci_high)`` row beside it.
+
+    The posterior interval is equal-tailed 95%, like the frequentist intervals it sits beside.
+    ``difference_sd`` is the posterior mean minus the frequentist estimate, in posterior SDs.
+    """
+    low, high = _interval_names(0.95)
+    out = pd.DataFrame(rows, columns=["parameter", f"{prefix}_estimate", f"{prefix}_ci_low", f"{prefix}_ci_high"])
+    variables = sorted({label.split("[")[0] for label in out["parameter"]})
+    table = _posterior_table(result.idata.posterior[variables], 0.95)
     bayes = table.loc[out["parameter"], ["mean", "sd", low, high]].to_numpy()
     out.insert(1, "bayes_mean", bayes[:, 0])
     out.insert(2, f"bayes_{low}", bayes[:, 2])
     out.insert(3, f"bayes_{high}", bayes[:, 3])
-    out["difference_sd"] = (out["bayes_mean"] - out["lmm_estimate"]) / bayes[:, 1]
-    out.attrs["warnings"] = messages
+    out["difference_sd"] = (out["bayes_mean"] - out[f"{prefix}_estimate"]) / bayes[:, 1]
     return out
 
 
@@ -1551,6 +1563,33 @@ def meta_analysis(yi, vi, studies: Sequence[str] | None = None, *, tau_prior: st
                target_accept=target_accept, netcdf=netcdf)
 
 
+def compare_rma(result: BayesResult, rma_result) -> pd.DataFrame:
+    """Bayesian meta-analysis beside a frequentist :func:`analysis.meta.rma` fit of the same studies.
+
+    Rows ``mu`` (pooled effect: estimate and confidence interval), ``tau`` (square root of
+    tau2 and of its Q-profile limits) and ``theta_new`` (the predicted effect in a new study:
+    the prediction interval). With few studies the posterior of tau, and so the width of
+    every interval, depends on its prior; REML's tau2 can sit at 0 where the posterior cannot.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`compare_lmm`, with columns ``rma_estimate``, ``rma_ci_low``, ``rma_ci_high``.
+    """
+    _expect(result, "meta_analysis")
+    if rma_result.beta.size != 1:
+        raise BayesInputError("compare_rma needs an rma fit without moderators")
+    pooled = rma_result.predict().iloc[0]
+    if rma_result.method in meta.FIXED:
+        tau = pd.Series([0.0, np.nan, np.nan], index=["estimate", "ci_lb", "ci_ub"])
+    else:
+        tau = np.sqrt(rma_result.confint().loc["tau^2"])
+    rows = [("mu", pooled["pred"], pooled["ci_lb"], pooled["ci_ub"]),
+            ("tau", tau["estimate"], tau["ci_lb"], tau["ci_ub"]),
+            ("theta_new", pooled["pred"], pooled.get("pi_lb", np.nan), pooled.get("pi_ub", np.nan))]
+    return _beside(result, rows, "rma")
+
+
 def _study_problem(name: str, values: np.ndarray, bad: np.ndarray, reason: str) -> io.Problem:
     """A problem naming the studies (1-based positions, shown as rows) and their values."""
     where = np.flatnonzero(bad)
@@ -1663,6 +1702,25 @@ def mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome: str, c
                      + (f", covariates {list(cov.columns)}" if structure[0] else "")))
     return fit(design, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
                target_accept=target_accept, netcdf=netcdf)
+
+
+def compare_mediate(result: BayesResult, mediate_result) -> pd.DataFrame:
+    """Bayesian mediation beside :func:`analysis.mediation.mediate` on the same data and model.
+
+    Rows ``acme``, ``ade``, ``total_effect`` and ``prop_mediated`` with the bootstrap
+    estimate and interval of ``mediate_result`` (the interval type it was run with).
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`compare_lmm`, with columns ``boot_estimate``, ``boot_ci_low``, ``boot_ci_high``.
+    """
+    _expect(result, "mediation")
+    table = mediate_result.table
+    rows = [(name, *table.loc[label, ["estimate", "ci_low", "ci_high"]])
+            for name, label in (("acme", "ACME"), ("ade", "ADE"), ("total_effect", "Total Effect"),
+                                ("prop_mediated", "Prop. Mediated"))]
+    return _beside(result, rows, "boot")
 
 
 def _mediation_model(design: Design):
