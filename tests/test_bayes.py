@@ -324,6 +324,19 @@ def test_pymc_sampler_fallback_and_posterior_predictive(bcg):
     np.testing.assert_array_equal(again.posterior_predictive["y_obs"], predictive.posterior_predictive["y_obs"])
 
 
+@pytest.mark.slow
+def test_nutpie_failure_falls_back_to_pymc_and_says_so(monkeypatch):
+    def missing(*args, **kwargs):
+        raise ImportError("No module named 'nutpie'")
+
+    monkeypatch.setattr(bayes, "_sample_nutpie", missing)
+    result = bayes.meta_analysis(REFERENCE["yi"], REFERENCE["vi"], draws=300, tune=300, chains=2, seed=1)
+    assert result.warnings[0] == ("nutpie could not sample this model (ImportError: No module named 'nutpie'); "
+                                  "PyMC's NUTS was used instead")
+    assert "PyMC's NUTS was used instead" in result.summary()
+    assert abs(result.table().loc["mu", "mean"] - REFERENCE["exact"]["default"]["mu_mean"]) < 0.1
+
+
 # --------------------------------------------------------------------------- growth (slow)
 
 

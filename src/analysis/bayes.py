@@ -86,6 +86,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.metadata
 import importlib.util
 import itertools
 import json
@@ -338,8 +339,9 @@ class BayesResult:
 
     @property
     def warnings(self) -> list[str]:
-        """Notes on the data used, then every convergence problem."""
-        return [*self.design.notes, *self.diagnostics.problems]
+        """Notes on the data used and the sampler (a fallback from nutpie), then every convergence problem."""
+        sampler = [self.idata.posterior.attrs["sampler_note"]] if "sampler_note" in self.idata.posterior.attrs else []
+        return [*self.design.notes, *sampler, *self.diagnostics.problems]
 
     def table(self) -> pd.DataFrame:
         """Posterior summary and diagnostics of the reported quantities."""
@@ -491,16 +493,28 @@ def sample(design: Design, *, draws: int = 1000, tune: int = 1000, chains: int =
     if sampler == "numpyro":
         _require_numpyro()
     cores = min(settings["chains"], os.cpu_count() or 1)
+    note = ""
     with _quiet():
         entry = _entry(design)
         if sampler == "nutpie":
-            idata, compile_seconds, seconds = _sample_nutpie(entry, design, settings, cores)
+            try:
+                idata, compile_seconds, seconds = _sample_nutpie(entry, design, settings, cores)
+            except (ImportError, NotImplementedError) as exc:  # nutpie missing, or an Op numba cannot compile
+                note = f"nutpie could not sample this model ({_first_line(exc)}); PyMC's NUTS was used instead"
+                idata, compile_seconds, seconds = _sample_pymc(entry, {**settings, "sampler": "pymc"}, cores)
         else:
             idata, compile_seconds, seconds = _sample_pymc(entry, settings, cores)
     out = az.InferenceData(posterior=_relabel(idata.posterior, design.coords),
                            sample_stats=idata.sample_stats)
     out.posterior.attrs.update({"compile_seconds": compile_seconds, "sampling_seconds": seconds})
+    if note:
+        out.posterior.attrs["sampler_note"] = note
     return out
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def _sample_nutpie(entry: _Entry, design: Design, settings: dict, cores: int):
@@ -652,15 +666,12 @@ def _problems(table, divergences, bfmi, treedepth_hits, rhat_others, total, rhat
 
 def _fingerprint(design: Design, settings: dict) -> str:
     """SHA-256 of the data, priors, structure, coordinates, settings and code versions."""
-    import nutpie
-    import pymc
-
     digest = hashlib.sha256()
-    meta = {"model": design.model, "structure": repr(design.structure), "priors": dict(design.priors),
+    described = {"model": design.model, "structure": repr(design.structure), "priors": dict(design.priors),
             "coords": {k: [str(v) for v in values] for k, values in design.coords.items()},
             "settings": settings, "source": _SOURCE_HASH,
-            "versions": [__version__, pymc.__version__, nutpie.__version__, az.__version__]}
-    digest.update(json.dumps(meta, sort_keys=True).encode())
+            "versions": [__version__, *map(_installed_version, ("pymc", "nutpie", "arviz"))]}
+    digest.update(json.dumps(described, sort_keys=True).encode())
     for name in sorted(design.data):
         array = np.ascontiguousarray(design.data[name])
         digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
@@ -683,6 +694,13 @@ def _single_precision(idata: az.InferenceData) -> az.InferenceData:
     (7 significant digits) is far below the Monte Carlo error of any summary.
     """
     return _with_posterior_dtype(_with_posterior_dtype(idata, "float32"), "float64")
+
+
+def _installed_version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def save(result: BayesResult | az.InferenceData, path: str | Path) -> Path:
