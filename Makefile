@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: install report test lab bench clean
+.PHONY: install report test lab bench clean chromium
 
 install: $(STAMP)
 
@@ -19,8 +19,14 @@ $(STAMP): pyproject.toml
 report: $(STAMP)
 	$(BIN)/analysis run
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
+
+# Debian's chromium for the browser test (tests/test_browser.py); sudo only when not root.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+chromium:
+	command -v chromium >/dev/null || { $(SUDO) apt-get update && \
+	  $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 lab: $(STAMP)
 	$(BIN)/python -m ipykernel install --sys-prefix --name analysis --display-name "Python (analysis)"
@@ -31,6 +37,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_mixed.py
 	$(BIN)/python benchmarks/bench_bayes.py
 	$(BIN)/python benchmarks/coverage_mixed.py
+	$(BIN)/python benchmarks/bench_power.py
+	$(BIN)/python benchmarks/bench_report.py
 
 clean:
 	rm -rf $(VENV) reports build src/*.egg-info

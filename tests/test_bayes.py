@@ -471,4 +471,4 @@ def test_bayesian_growth_notebook_runs_in_quick_mode(tmp_path):
     html = (tmp_path / "03_bayesian_growth.html").read_text()
     assert "Traceback" not in html
     assert "slope_corr" in html and "Verdict" in html and "P(slope_corr" in html
-    assert (tmp_path / "03_bayesian_growth_gse_total_phq9_total.nc").is_file()
+    assert (tmp_path / "work" / "03_bayesian_growth" / "03_bayesian_growth_gse_total_phq9_total.nc").is_file()

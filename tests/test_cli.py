@@ -1,10 +1,13 @@
 """The ``analysis`` command as a user meets it: exit codes and messages, never a traceback."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from analysis import cli
 
 DATA = Path(__file__).parent / "data"
 MALFORMED = sorted((DATA / "malformed").iterdir())
@@ -63,3 +66,49 @@ def test_unreadable_file_exits_2(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(Path, "read_bytes", denied)
     assert cli.main(["validate", str(locked)]) == 2
     assert "cannot be read (Permission denied)" in capsys.readouterr().err
+
+
+def write_results(path: Path, values: dict, status: str = "ok") -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "results.json").write_text(json.dumps({"02_mixed_effects": {"status": status, "values": values}}))
+    return path
+
+
+def test_diff_exits_0_when_nothing_moved_and_1_with_each_change_listed(tmp_path, capsys):
+    old = write_results(tmp_path / "old", {"phq9_cbt_x_time": -0.4159, "verdict": "converged"})
+    same = write_results(tmp_path / "same", {"phq9_cbt_x_time": -0.41590001, "verdict": "converged"})
+    moved = write_results(tmp_path / "moved", {"phq9_cbt_x_time": -0.2, "verdict": "low ESS"}, status="failed")
+    assert cli.main(["diff", str(old), str(same / "results.json")]) == 0
+    assert "nothing moved beyond rtol 1e-06" in capsys.readouterr().out
+    assert cli.main(["diff", str(old), str(moved)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "02_mixed_effects: status ok -> failed",
+        "02_mixed_effects: phq9_cbt_x_time -0.4159 -> -0.2 (change +0.2159, +51.91%)",
+        "02_mixed_effects: verdict 'converged' -> 'low ESS'",
+        "3 change(s) beyond rtol 1e-06",
+    ]
+    assert cli.main(["diff", str(old), str(same), "--rtol", "0"]) == 1
+
+
+def test_diff_and_run_refuse_bad_arguments_with_exit_2(tmp_path, capsys):
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    assert cli.main(["diff", str(tmp_path / "nowhere"), str(tmp_path)]) == 2
+    assert "nowhere: no such file" in capsys.readouterr().err
+    assert cli.main(["diff", str(tmp_path / "bad.json"), str(tmp_path / "bad.json")]) == 2
+    assert "expected {report: {status, values}}" in capsys.readouterr().err
+    for args, words in [(["diff", "a", "b", "--rtol", "-1"], "--rtol: must be a number of at least 0"),
+                        (["run", "--jobs", "0"], "--jobs: must be a whole number of at least 1")]:
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(args)
+        assert exit_.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_unreachable_scheduler_exits_2_before_running(tmp_path, capsys, monkeypatch):
+    from analysis import report
+
+    monkeypatch.setattr(report, "SCHEDULER_TIMEOUT", 1)
+    config = tmp_path / "config.yml"
+    config.write_text("notebooks: [teaching/molloy2014]\nvariants: {}\nsweeps: {}\n")
+    code = cli.main(["run", "--config", str(config), "--output", str(tmp_path / "out"),
+                     "--scheduler", "tcp://127.0.0.1:9"])
+    assert code == 2 and "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in capsys.readouterr().err

@@ -1,11 +1,28 @@
-"""The report runner: config checks before anything runs, failures isolated, index written."""
+"""The report runner: config checks before anything runs, failures isolated, incremental and parallel
+runs, sweeps, results.json and its diff, pages that say what they were made from, safe when killed."""
 
+import base64
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager, redirect_stdout, suppress
+from io import StringIO
 from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import unquote
 
 import nbformat
 import pytest
+from PIL import Image
 
-from analysis import cli, report
+from analysis import __version__, cli, datasets, report
 
 
 def write_config(tmp_path: Path, text: str) -> Path:
@@ -50,51 +67,268 @@ def test_parameters_passed_are_those_the_notebook_declares(tmp_path):
     assert set(params) <= set(report.notebook_parameters("01_data_quality"))
 
 
-def tiny_notebook(path: Path, source: str) -> None:
+def test_sweeps_expand_a_glob_of_files_and_lists_of_values(tmp_path):
+    (tmp_path / "sites").mkdir()
+    for site in ["site-a", "site_b"]:
+        (tmp_path / "sites" / f"{site}.csv").write_text("x\n1\n")
+    config = report.load_config(write_config(
+        tmp_path, "sweeps: {01_data_quality: {data: 'sites/*.csv'}, 02_mixed_effects: {outcome: [phq9, gad7]}}\n"))
+    assert config["sweeps"] == {
+        "01_data_quality": {"data": {"site_a": str((tmp_path / "sites" / "site-a.csv").resolve()),
+                                     "site_b": str((tmp_path / "sites" / "site_b.csv").resolve())}},
+        "02_mixed_effects": {"outcome": {"phq9": "phq9", "gad7": "gad7"}},
+    }
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("sweeps: {99_nothing: {seed: [1]}}\n", "sweeps: unknown notebooks ['99_nothing']"),
+        ("sweeps: {01_data_quality: {sed: [1]}}\n", "has no parameter 'sed'"),
+        ("sweeps: {01_data_quality: {seed: [1, '2']}}\n", "01_data_quality.seed must be int"),
+        ("sweeps: {01_data_quality: {seed: []}}\n", "sweeps.01_data_quality.seed must be a non-empty list"),
+        ("sweeps: {01_data_quality: {data: 'nowhere/*.csv'}}\n", "sweeps.01_data_quality.data: no file matches"),
+        ("sweeps: {01_data_quality: {seed: [-1, 1]}}\n", "label '1', already taken by -1"),
+        ("sweeps: {01_data_quality: [seed]}\n", "sweeps.01_data_quality must map a parameter"),
+        ("variants: {01_data_quality: {seed_1: {seed: 3}}}\nsweeps: {01_data_quality: {seed: [1]}}\n",
+         "report names ['seed_1'] are also labels of variants.01_data_quality"),
+    ],
+)
+def test_bad_sweeps_are_refused(tmp_path, text, words):
+    with pytest.raises(report.ConfigError) as err:
+        report.load_config(write_config(tmp_path, text))
+    assert words in str(err.value)
+
+
+def test_data_files_are_the_parameters_and_the_data_sets_the_code_names(tmp_path):
+    own = tmp_path / "mine.csv"
+    own.write_text("x\n1\n")
+    data = datasets.data_dir()
+    assert report.data_files("01_data_quality", {"data": str(own), "seed": 1}) == [own]
+    assert report.data_files("05_cross_lagged", {"data": "BtheB"}) == sorted([
+        data / "BtheB.csv", data / "mappings" / "BtheB.yml", data / "HELPfull.csv",
+        data / "mappings" / "HELPfull.yml", data / "synthetic_trial.csv", data / datasets.TRUTH_FILE])
+    assert report.data_files("teaching/bcg_vaccine", {}) == [data / "dat_bcg.csv"]
+
+
+def tiny_notebook(path: Path, *sources: str, parameters: str = "seed = 0", main_figure: int | None = None) -> None:
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("seed = 0", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell(source)]
+    nb.cells = [nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]})]
+    nb.cells += [nbformat.v4.new_code_cell(source, metadata={"tags": ["main-figure"]} if i == main_figure else {})
+                 for i, source in enumerate(sources)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
 
 
-def test_a_failing_notebook_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@contextmanager
+def notebooks_and_data(books: Path, data: Path):
+    """The runner (and the kernels it starts) use these notebooks and this data folder."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report, "NOTEBOOKS", books)
+        patch.setenv(datasets.DATA_DIR_ENV, str(data))
+        yield
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A small report set run twice into fresh folders: first through the CLI, then through run_reports."""
+    root = tmp_path_factory.mktemp("small")
+    books, data = root / "notebooks", root / "data"
+    books.mkdir()
+    data.mkdir()
+    shutil.copy(datasets.path("dat_bcg"), data)
+    tiny_notebook(books / "reads_bcg.ipynb",
+                  "from analysis import datasets, report\n"
+                  "report.record('trials', len(datasets.load('dat_bcg')))\n"
+                  "report.record('eighth_seed', seed / 8)\n"
+                  "open('written.txt', 'w').write('kernel working folder')")
+    tiny_notebook(books / "draws.ipynb", "import matplotlib.pyplot as plt\nplt.plot([0, 1], [0, 1])\nplt.show()",
+                  "plt.bar([0, 1], [2, 1])\nplt.show()", main_figure=1)
+    tiny_notebook(books / "fails.ipynb", "from analysis import report\nreport.record('before', 1.5)\n"
+                                         "raise RuntimeError('boom')")
+    config = write_config(root, "variants: {reads_bcg: {three: {seed: 3}}}\nsweeps: {reads_bcg: {seed: [1, 2]}}\n")
+    inputs = {path: sha256(path) for path in [*books.iterdir(), *data.iterdir()]}
+    printed = StringIO()
+    with notebooks_and_data(books, data):
+        with redirect_stdout(printed):
+            code = cli.main(["run", "--config", str(config), "--output", str(root / "first"), "--jobs", "2"])
+        runs = report.run_reports(config, output=root / "second")
+    return SimpleNamespace(root=root, books=books, data=data, config=config, first=root / "first",
+                           second=root / "second", code=code, printed=printed.getvalue(), runs=runs, inputs=inputs)
+
+
+def test_a_failing_notebook_does_not_stop_the_others(small):
+    assert small.code == 1
+    assert [(run.name, run.ok) for run in small.runs] == [
+        ("draws", True), ("fails", False), ("reads_bcg", True), ("reads_bcg-three", True),
+        ("reads_bcg-seed_1", True), ("reads_bcg-seed_2", True)]
+    printed = small.printed.splitlines()
+    assert printed[0] == "running 6 of 6 reports on 2 local workers"
+    assert [line.split("] ")[0] for line in printed[1:7]] == [f"[{i}/6" for i in range(1, 7)]
+    assert any(re.fullmatch(r"\[\d/6\] fails FAILED: RuntimeError: boom \(\d+\.\d s\)", line) for line in printed)
+    assert any(re.fullmatch(r"\[\d/6\] reads_bcg-three ok \(\d+\.\d s\)", line) for line in printed)
+    index = (small.first / "index.html").read_text()
+    assert 'href="fails.failed.html"' in index and "failed: RuntimeError: boom" in index
+    assert "Traceback" in (small.first / "fails.failed.html").read_text()  # the partial output shows the error
+    assert not (small.first / "fails.html").exists()
+
+
+def test_variants_and_sweep_items_run_with_their_parameters(small):
+    results = json.loads((small.first / "results.json").read_text())
+    assert {name: entry["values"].get("eighth_seed") for name, entry in results.items()} == {
+        "draws": None, "fails": None, "reads_bcg": 2530075.1,  # 20240601 / 8 to 8 significant digits
+        "reads_bcg-three": 0.375, "reads_bcg-seed_1": 0.125, "reads_bcg-seed_2": 0.25}
+
+
+def test_results_json_is_sorted_and_identical_for_two_clean_runs(small):
+    first = (small.first / "results.json").read_bytes()
+    assert first == (small.second / "results.json").read_bytes()
+    results = json.loads(first)
+    assert list(results) == sorted(results)
+    assert results["fails"] == {"status": "failed", "values": {"before": 1.5}}
+    assert results["reads_bcg-seed_1"] == {"status": "ok", "values": {"eighth_seed": 0.125, "trials": 13}}
+
+
+def test_index_shows_status_time_data_key_numbers_thumbnail_and_sweep_table(small):
+    index = (small.first / "index.html").read_text()
+    row = re.search(r'<tr class="ok"><td><a href="reads_bcg-seed_2.html">.*?</tr>', index).group(0)
+    assert "dat_bcg.csv" in row and sha256(small.data / "dat_bcg.csv")[:12] in row
+    assert "trials = 13" in row and "eighth_seed = 0.25" in row and re.search(r"<td>\d+\.\d s</td>", row)
+    assert '<img src="thumbnails/draws.png"' in index
+    with Image.open(small.first / "thumbnails" / "draws.png") as picture:
+        assert picture.width <= report.THUMBNAIL_SIZE[0] and picture.height <= report.THUMBNAIL_SIZE[1]
+    sweep = index.split("<h2>reads_bcg over seed</h2>")[1].split("</table>")[0]
+    assert re.findall(r'<a href="(.*?)">(\d)</a></td><td>ok</td><td>13</td><td>(.*?)</td>', sweep) == [
+        ("reads_bcg-seed_1.html", "1", "0.125"), ("reads_bcg-seed_2.html", "2", "0.25")]
+
+
+def test_report_page_states_version_data_hash_parameters_and_hides_code(small):
+    page = (small.first / "reads_bcg-seed_1.html").read_text()
+    assert f"analysis {__version__}, package source <code>{report.source_hash()[:12]}" in page
+    assert f"<code>dat_bcg.csv</code> sha256 <code>{sha256(small.data / 'dat_bcg.csv')}</code>" in page
+    assert "Parameters: <code>seed = 1</code>" in page
+    assert 'id="toggle-code"' in page and "body:not(.show-code) .jp-CodeCell .jp-Cell-inputWrapper" in page
+
+
+def test_main_figure_is_the_tagged_one(small):
+    executed = nbformat.read(small.first / "draws.ipynb", as_version=4)
+    tagged = next(cell for cell in executed.cells if "main-figure" in cell.metadata.get("tags", []))
+    png = next(output["data"]["image/png"] for output in tagged.outputs if "image/png" in output.get("data", {}))
+    assert report.main_figure(small.first / "draws.ipynb") == base64.b64decode(png)
+
+
+def test_kernels_work_in_their_own_folder_and_inputs_are_untouched(small):
+    assert (small.first / "work" / "reads_bcg-seed_1" / "written.txt").read_text() == "kernel working folder"
+    assert not (small.first / "work" / "draws").exists()  # nothing written: no empty folder left
+    assert not (small.first / ".staging").exists()
+    assert {path: sha256(path) for path in small.inputs} == small.inputs
+
+
+def test_only_changed_reports_rerun(small, tmp_path):
+    out, only, data = tmp_path / "reports", ["draws", "reads_bcg"], small.data / "dat_bcg.csv"
+    shutil.copytree(small.first, out)
+    original = data.read_bytes()
+    try:
+        with notebooks_and_data(small.books, small.data):
+            start = time.perf_counter()
+            again = report.run_reports(small.config, only=only, output=out)
+            seconds = time.perf_counter() - start
+            data.write_bytes(original + b"\n")  # same numbers, new content
+            changed = report.run_reports(small.config, only=only, output=out)
+    finally:
+        data.write_bytes(original)
+    assert all(run.reused for run in again) and seconds < 10
+    assert [run.name for run in changed if not run.reused] == [
+        "reads_bcg", "reads_bcg-three", "reads_bcg-seed_1", "reads_bcg-seed_2"]
+    assert changed[0].name == "draws" and changed[0].reused and changed[0].values == again[0].values
+    assert "up to date, not rerun" in (out / "index.html").read_text()
+
+
+def linked(index: Path) -> list[Path]:
+    return [index.parent / unquote(href) for href in re.findall(r'(?:href|src)="([^"#]+)"', index.read_text())]
+
+
+def assert_intact(path: Path) -> None:
+    assert path.is_file(), path
+    if path.suffix == ".html":
+        assert path.read_text().rstrip().endswith("</html>"), path
+    elif path.suffix == ".ipynb":
+        nbformat.validate(nbformat.read(path, as_version=4))
+    elif path.suffix == ".png":
+        with Image.open(path) as picture:
+            picture.verify()
+    else:
+        json.loads(path.read_text())
+
+
+def test_killing_a_run_midway_leaves_the_previous_reports_intact(tmp_path):
     books = tmp_path / "notebooks"
     books.mkdir()
-    tiny_notebook(books / "a_fails.ipynb", "raise RuntimeError('boom')")
-    tiny_notebook(books / "b_works.ipynb", "print(seed * 2)")
-    monkeypatch.setattr(report, "NOTEBOOKS", books)
+    tiny_notebook(books / "draws.ipynb", "import matplotlib.pyplot as plt\nplt.plot([0, 1])\nplt.show()")
+    tiny_notebook(books / "sleeps.ipynb", "import os, time\nopen('started', 'w').write(str(os.getpid()))\n"
+                                          "time.sleep(pause)\nprint('slept')", parameters="pause = 0")
     out = tmp_path / "out"
-    config = write_config(tmp_path, "variants: {}\n")
-    code = cli.main(["run", "--config", str(config), "--output", str(out)])
-    assert code == 1
-    runs = {p.stem for p in out.glob("*.html")}
-    assert runs == {"a_fails", "b_works", "index"}
-    index = (out / "index.html").read_text()
-    assert "failed: RuntimeError: boom" in index and 'href="b_works.html"' in index
-    printed = capsys.readouterr().out
-    assert "[1/2] a_fails FAILED" in printed and "[2/2] b_works ok" in printed
-    html = (out / "b_works.html").read_text()
-    assert "print(seed" not in html  # code hidden by default
+    with notebooks_and_data(books, datasets.data_dir()):
+        report.run_reports(write_config(tmp_path, "variants: {}\nsweeps: {}\n"), output=out)
+    index, previous = (out / "index.html").read_bytes(), (out / "sleeps.html").read_bytes()
+    assert {path.name for path in linked(out / "index.html")} == {
+        "draws.html", "draws.ipynb", "draws.png", "sleeps.html", "sleeps.ipynb", "results.json"}
+    slow = tmp_path / "slow.yml"
+    slow.write_text("variants: {}\nsweeps: {}\nnotebook_params: {sleeps: {pause: 120}}\n")
+    runner = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from pathlib import Path; from analysis import report; "
+                               "report.NOTEBOOKS = Path(sys.argv[1]); "
+                               "report.run_reports(sys.argv[2], output=sys.argv[3])",
+         str(books), str(slow), str(out)], start_new_session=True, stdout=subprocess.DEVNULL)
+    started = out / "work" / "sleeps" / "started"
+    started.unlink()  # left by the first run
+    deadline = time.monotonic() + 120
+    while not (started.exists() and started.read_text()) and time.monotonic() < deadline and runner.poll() is None:
+        time.sleep(0.2)
+    assert started.exists(), "the slow notebook never started"
+    kernel = int(started.read_text())
+    os.killpg(runner.pid, signal.SIGKILL)
+    runner.wait()
+    with suppress(ProcessLookupError):
+        os.kill(kernel, signal.SIGKILL)
+    assert (out / "index.html").read_bytes() == index
+    for path in linked(out / "index.html"):
+        assert_intact(path)
+    assert (out / "sleeps.html").read_bytes() == previous
+    assert list((out / ".staging").iterdir())  # the killed run's staging folder ...
+    with notebooks_and_data(books, datasets.data_dir()):
+        runs = report.run_reports(write_config(tmp_path, "variants: {}\nsweeps: {}\n"), output=out)
+    assert all(run.reused for run in runs) and not (out / ".staging").exists()  # ... is cleared by the next run
+    with notebooks_and_data(books, datasets.data_dir()):  # a failing run keeps the last good report
+        runs = report.run_reports(write_config(tmp_path, "variants: {}\nsweeps: {}\n"
+                                                         "notebook_params: {sleeps: {pause: -1}}\n"), output=out)
+    assert (runs[1].ok, runs[1].html, runs[1].previous) == (False, "sleeps.failed.html", "sleeps.html")
+    assert (out / "sleeps.html").read_bytes() == previous
+    assert '<a href="sleeps.html">last good report</a>' in (out / "index.html").read_text()
 
 
-def test_variants_run_a_notebook_again_with_other_parameters(tmp_path, monkeypatch):
-    books = tmp_path / "notebooks"
-    books.mkdir()
-    tiny_notebook(books / "b_works.ipynb", "print('value', seed * 2)")
-    monkeypatch.setattr(report, "NOTEBOOKS", books)
-    config = write_config(tmp_path, "variants: {b_works: {three: {seed: 3}}}\n")
-    runs = report.run_reports(config, output=tmp_path / "out")
-    assert [(r.name, r.ok) for r in runs] == [("b_works", True), ("b_works-three", True)]
-    assert "value 6" in (tmp_path / "out" / "b_works-three.html").read_text()
-    assert "value 40481202" in (tmp_path / "out" / "b_works.html").read_text()  # config seed x 2
-    for text, words in [("variants: {b_works: {three: {sed: 3}}}\n", "has no parameter 'sed'"),
-                        ("variants: {b_works: {'a b': {seed: 3}}}\n", "letters, digits"),
-                        ("variants: {zz: {a: {seed: 3}}}\n", "unknown notebooks ['zz']"),
-                        ("variants: {b_works: {a: {data: nowhere.csv}}}\n", "has no parameter")]:
-        with pytest.raises(report.ConfigError) as err:
-            report.load_config(write_config(tmp_path, text))
-        assert words in str(err.value)
+def test_diff_lists_what_moved_appeared_and_disappeared():
+    old = {"a": {"status": "ok", "values": {"x": 1.0, "y": 2.0, "v": "converged", "gone": 3}},
+           "b": {"status": "ok", "values": {}}, "c": {"status": "ok", "values": {"z": 0.0}}}
+    new = {"a": {"status": "ok", "values": {"x": 1.0000001, "y": 2.5, "v": "low ESS", "new": 4}},
+           "b": {"status": "failed", "values": {}}, "c": {"status": "ok", "values": {"z": 0.5}},
+           "d": {"status": "ok", "values": {}}}
+    changes = report.diff_results(old, new)
+    assert [(c.report, c.key, c.kind) for c in changes] == [
+        ("a", "gone", "disappeared"), ("a", "new", "appeared"), ("a", "v", "moved"), ("a", "y", "moved"),
+        ("b", "status", "status"), ("c", "z", "moved"), ("d", "status", "status")]
+    y = changes[3]
+    assert (y.old, y.new, y.absolute, y.relative) == (2.0, 2.5, 0.5, 0.25)
+    assert str(y) == "a: y 2 -> 2.5 (change +0.5, +25.00%)"
+    assert str(changes[2]) == "a: v 'converged' -> 'low ESS'" and changes[2].absolute is None
+    assert changes[5].relative == math.inf and str(changes[6]) == "d: status absent -> ok"
+    assert [c.key for c in report.diff_results(old, new, rtol=0.3) if c.kind == "moved"] == ["v", "z"]
+    assert report.diff_results(new, new) == []
+    assert report.diff_results({"a": {"values": {"n": math.nan}}}, {"a": {"values": {"n": math.nan}}}) == []
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The ``analysis`` command: ``validate`` a trial file, ``run`` the reports."""
+"""The ``analysis`` command: ``validate`` a trial file, ``run`` the reports, ``diff`` two runs' results."""
 
 from __future__ import annotations
 
@@ -40,11 +40,57 @@ def _run(args: argparse.Namespace) -> int:
     from .report import ConfigError, run_reports
 
     try:
-        results = run_reports(args.config, only=args.only, output=args.output)
+        results = run_reports(args.config, only=args.only, output=args.output, force=args.force,
+                              jobs=args.jobs, scheduler=args.scheduler)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from .report import diff_results, load_results
+
+    try:
+        old, new = load_results(args.old), load_results(args.new)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    changes = diff_results(old, new, rtol=args.rtol)
+    for change in changes:
+        print(change)
+    print(f"{len(changes)} change(s)" if changes else "nothing moved", f"beyond rtol {args.rtol:g}")
+    return EXIT_FAILED if changes else EXIT_OK
+
+
+def _power(args: argparse.Namespace) -> int:
+    from .power import PowerConfigError, run_config
+
+    try:
+        curve = run_config(args.config, scheduler=args.scheduler, workers=args.workers,
+                           output=args.output)
+    except (PowerConfigError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    columns = ["effect", "arm", "n_per_arm", "power", "ci_low", "ci_high", "n_failed", "n_singular"]
+    print(curve[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return EXIT_OK
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +108,29 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", default=None, help="YAML config (default: the bundled synthetic trial)")
     run.add_argument("--only", nargs="+", default=None, help="run only these notebooks (names without .ipynb)")
     run.add_argument("--output", default=None, help="report folder (default: reports/ or the config's output)")
+    run.add_argument("--force", action="store_true", help="rerun every report, even those whose inputs are unchanged")
+    run.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                     help="reports run at once on the local Dask cluster (default: the number of cores)")
+    run.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="run on an existing Dask scheduler, e.g. tcp://host:8786 (workers must share the files)")
     run.set_defaults(func=_run)
+
+    diff = sub.add_parser("diff", help="what moved between two runs' results.json; exit 1 when anything did")
+    diff.add_argument("old", help="earlier results.json, or the report folder holding it")
+    diff.add_argument("new", help="later results.json, or the report folder holding it")
+    diff.add_argument("--rtol", type=_tolerance, default=1e-6,
+                      help="relative change below which a number has not moved (default 1e-6)")
+    diff.set_defaults(func=_diff)
+
+    power = sub.add_parser("power", help="simulation-based power curve of a planned trial (Dask)")
+    power.add_argument("--config", required=True, help="YAML power config (see config/power.yml)")
+    power.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="an existing Dask scheduler, e.g. tcp://host:8786 (default: a local cluster)")
+    power.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                       help="worker processes of the local cluster (default: the number of cores)")
+    power.add_argument("--output", default=None,
+                       help="folder for power.csv and power_curve.png (default: the config's output)")
+    power.set_defaults(func=_power)
     return parser
 
 

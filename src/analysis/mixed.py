@@ -72,9 +72,11 @@ GRADIENT_TOL = 2e-3
 SINGULAR_TOL = 1e-4
 #: lmerTest's tolerance for zero eigenvalues of the deviance Hessian.
 HESSIAN_TOL = 1e-8
-#: Initial relative step and number of halvings for the numerical derivatives.
+#: Initial relative step and number of halvings for the numerical derivatives (Satterthwaite).
+#: Two levels (error O(h^4)) match lmerTest's df as closely as four (max 6.3e-5 vs 6.6e-5
+#: relative over the lme4 reference fits) at 40% of the deviance evaluations.
 STEP = 1e-2
-RICHARDSON_LEVELS = 4
+RICHARDSON_LEVELS = 2
 SATTERTHWAITE_NOTE = "Satterthwaite's method for denominator df (numerical derivatives)"
 
 
@@ -1087,8 +1089,8 @@ def _profiled_gradient(theta: np.ndarray, blocks: dict, reml: bool) -> np.ndarra
     dof = blocks["n"] - (len(beta) if reml else 0)
     grad = 2 * s1 - 2 * dof * s2 / rss
     if reml:
-        grad -= 2 * np.einsum("rxg,xy,cyg->rc", b[:, :-1], np.linalg.inv(precision), a[:, :-1],
-                              optimize=True)
+        b_scaled = np.einsum("rxg,xy->ryg", b[:, :-1], np.linalg.inv(precision))
+        grad -= 2 * np.einsum("ryg,cyg->rc", b_scaled, a[:, :-1])
     return grad[np.tril_indices(len(lam))]
 
 
@@ -1135,24 +1137,27 @@ def _polish(theta: np.ndarray, blocks: dict, reml: bool) -> np.ndarray:
 def _check_convergence(theta: np.ndarray, blocks: dict, reml: bool) -> tuple[bool, list[str]]:
     """lme4's gradient check at the optimum: max |scaled gradient| below ``GRADIENT_TOL``.
 
-    The gradient and Hessian of the profiled deviance are taken over the elements
-    of theta not at their bound (a zero diagonal of Lambda is a boundary optimum,
-    reported by the singular-fit check instead); the gradient is scaled by the
-    Cholesky factor of the Hessian as in lme4's ``checkConv``.
+    The gradient of the profiled deviance (analytic) and its Hessian (central
+    differences of that gradient, as lme4's ``deriv12`` takes plain central
+    differences) are taken over the elements of theta not at their bound (a zero
+    diagonal of Lambda is a boundary optimum, reported by the singular-fit check
+    instead); the gradient is scaled by the Cholesky factor of the Hessian as in
+    lme4's ``checkConv``.
     """
     rows, cols = np.tril_indices(len(blocks["ZtZ"]))
     free = ~((rows == cols) & (theta < SINGULAR_TOL))
     if not free.any():
         return True, []
 
-    def profiled(x):
+    def gradient_at(x):
         full = theta.copy()
         full[free] = x
-        return _profiled_deviance(full, blocks, reml)
+        return _profiled_gradient(full, blocks, reml)[free]
 
-    gradient = _jacobian(profiled, theta[free]).ravel()
+    gradient = gradient_at(theta[free])
+    hessian = _jacobian(gradient_at, theta[free], levels=1)
     try:
-        gradient = np.linalg.solve(np.linalg.cholesky(_hessian(profiled, theta[free])).T, gradient)
+        gradient = np.linalg.solve(np.linalg.cholesky((hessian + hessian.T) / 2).T, gradient)
     except np.linalg.LinAlgError:
         pass  # Hessian not positive definite: lme4 also falls back to the raw gradient
     worst = float(np.max(np.abs(gradient)))
@@ -1212,16 +1217,16 @@ def _steps(x: np.ndarray) -> np.ndarray:
     return STEP * np.where(np.abs(x) > 1e-3, np.abs(x), 0.1)
 
 
-def _richardson(estimate):
-    """Richardson-extrapolate estimate(h) (error even in h) over halved steps."""
-    table = [estimate(2.0 ** -k) for k in range(RICHARDSON_LEVELS)]
-    for m in range(1, RICHARDSON_LEVELS):
+def _richardson(estimate, levels: int = RICHARDSON_LEVELS):
+    """Richardson-extrapolate estimate(h) (error even in h) over ``levels`` halved steps."""
+    table = [estimate(2.0 ** -k) for k in range(levels)]
+    for m in range(1, levels):
         table = [(4 ** m * fine - coarse) / (4 ** m - 1) for coarse, fine in zip(table, table[1:])]
     return table[0]
 
 
-def _jacobian(func, x: np.ndarray) -> np.ndarray:
-    """Central-difference Jacobian (outputs x parameters), Richardson-extrapolated."""
+def _jacobian(func, x: np.ndarray, levels: int = RICHARDSON_LEVELS) -> np.ndarray:
+    """Central-difference Jacobian (outputs x parameters), Richardson-extrapolated over ``levels``."""
     h0 = _steps(x)
 
     def central(scale):
@@ -1232,7 +1237,7 @@ def _jacobian(func, x: np.ndarray) -> np.ndarray:
             cols.append((func(x + e) - func(x - e)) / (2 * hk))
         return np.column_stack(cols)
 
-    return _richardson(central)
+    return _richardson(central, levels)
 
 
 def _hessian(func, x: np.ndarray) -> np.ndarray:
