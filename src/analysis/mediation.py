@@ -337,8 +337,8 @@ def mediate(data: pd.DataFrame, treatment: str, mediator: str, outcome: str, cov
     result = MediationResult(
         table=table,
         paths=_ols_paths(x_m, y_m, x_y, y_y, design),
-        mediator_model=_ols_table(x_m, y_m, design.mediator_names),
-        outcome_model=_ols_table(x_y, y_y, design.outcome_names),
+        mediator_model=ols_table(x_m, y_m, design.mediator_names),
+        outcome_model=ols_table(x_y, y_y, design.outcome_names),
         draws=pd.DataFrame(draws, columns=list(EFFECTS)),
         jackknife=pd.DataFrame(jack, columns=list(EFFECTS)),
         sensitivity=None,
@@ -774,8 +774,23 @@ def _tss(y: np.ndarray) -> float:
     return float(((y - y.mean()) ** 2).sum())
 
 
-def _ols_table(x: np.ndarray, y: np.ndarray, names: list[str]) -> pd.DataFrame:
-    """Coefficient table as ``summary(lm(...))`` gives it, with t intervals."""
+def ols_table(x: np.ndarray, y: np.ndarray, names: list[str]) -> pd.DataFrame:
+    """Coefficient table as ``summary(lm(...))`` gives it, with t intervals.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Design matrix (intercept column included).
+    y : numpy.ndarray
+        Outcome.
+    names : list of str
+        Column names of ``x``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``estimate``, ``se``, ``df``, ``t``, ``p``, ``ci_low``, ``ci_high`` per term.
+    """
     fit = _ols(x, y)
     df = len(y) - x.shape[1]
     se = np.sqrt(np.diag(fit.xtx_inv) * fit.rss / df)
@@ -803,9 +818,9 @@ def _scaled(row: pd.Series, scale: float) -> pd.Series:
 
 def _ols_paths(x_m, y_m, x_y, y_y, design: _Design) -> pd.DataFrame:
     k, s = design.mediator_index, design.scale
-    med = _ols_table(x_m, y_m, design.mediator_names)
-    out = _ols_table(x_y, y_y, design.outcome_names)
-    total = _ols_table(x_m, y_y, design.mediator_names)
+    med = ols_table(x_m, y_m, design.mediator_names)
+    out = ols_table(x_y, y_y, design.outcome_names)
+    total = ols_table(x_m, y_y, design.mediator_names)
     return pd.DataFrame({"a": _scaled(med.iloc[k], s), "b": out.iloc[-1],
                          "c_prime": _scaled(out.iloc[k], s), "c": _scaled(total.iloc[k], s)}).T
 

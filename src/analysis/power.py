@@ -341,7 +341,7 @@ def _b_path_test(data: pd.DataFrame, se_fit: mixed.LmmResult | None) -> tuple[fl
     if has.sum() <= x.shape[1] or np.linalg.matrix_rank(x) < x.shape[1]:
         return np.nan, np.nan
     names = ["intercept", *[f"arm{k}" for k in range(dummies.shape[1])], "se_slope"]
-    row = mediation._ols_table(x, symptom_slope[has], names).loc["se_slope"]
+    row = mediation.ols_table(x, symptom_slope[has], names).loc["se_slope"]
     return float(row["estimate"]), float(row["p"])
 
 
