@@ -76,12 +76,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 from tqdm import tqdm
 
-from . import mediation, mixed
+from . import mediation, mixed, report
 
 __all__ = ["TrialDesign", "simulate_trial", "analyse_trial", "run_trials", "summarise", "power",
            "power_curve", "sample_size", "analytic_power", "compare_analytic", "describe",
@@ -779,14 +778,7 @@ def load_config(path: str | Path) -> dict:
         As :func:`run_config` describes.
     """
     path = Path(path)
-    if not path.is_file():
-        raise PowerConfigError(f"{path}: config file not found")
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise PowerConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(config, dict):
-        raise PowerConfigError(f"{path}: the config must be a mapping of keys to values")
+    config = report.read_config_file(path, PowerConfigError)
     unknown = sorted(set(config) - set(CONFIG_KEYS))
     if unknown:
         raise PowerConfigError(f"{path}: unknown keys {unknown}; allowed: {list(CONFIG_KEYS)}")

@@ -229,18 +229,24 @@ def load_config(path: str | Path | None = None) -> dict:
         notebook does not declare or of the wrong type, or a sweep glob matching nothing.
     """
     path = Path(path) if path is not None else DEFAULT_CONFIG
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(config, dict):
-        raise ConfigError(f"{path}: the config must be a mapping of keys to values")
+    config = read_config_file(path, ConfigError)
     defaults = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     config = {**defaults, **config}
     _check_types(config, path)
     _check_values(config, path.parent)
+    return config
+
+
+def read_config_file(path: Path, error: type[Exception]) -> dict:
+    """A YAML config file as a dict (empty file: ``{}``); a missing, unreadable or non-mapping file raises ``error``."""
+    if not path.is_file():
+        raise error(f"{path}: config file not found")
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(config, dict):
+        raise error(f"{path}: the config must be a mapping of keys to values")
     return config
 
 
