@@ -1130,9 +1130,7 @@ def _person_table(frame: pd.DataFrame, group: str, arm: str | None, covariates: 
         raise io.DataValidationError(problems)
     person = table.groupby(group, sort=False).first()
     person = person.loc[person[covariates].notna().all(axis=1)] if covariates else person
-    levels = (list(rows[arm].cat.categories) if arm is not None and isinstance(rows[arm].dtype, pd.CategoricalDtype)
-              else list(io._arm_categorical(person["_arm"]).categories))
-    person["_arm"] = pd.Categorical(person["_arm"], categories=levels).remove_unused_categories()
+    person["_arm"] = pd.Categorical(io.arm_factor(person["_arm"], column=arm or "arm"))
     return person
 
 

@@ -676,7 +676,7 @@ def _coding(values: pd.Series, column: str, control, treated) -> _Coding:
         if control == treated:
             raise ValueError(f"control and treated must differ, both are {control!r}")
         return _Coding(column, control, treated, True, [], float(treated - control))
-    levels = list(pd.Categorical(io._arm_categorical(values)).categories)
+    levels = list(io.arm_factor(values, column=column).categories)
     control = levels[0] if control is None else control
     if control not in levels:
         raise ValueError(f"control={control!r} is not a value of {column!r}; values: {levels}")

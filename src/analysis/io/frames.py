@@ -1,0 +1,316 @@
+"""The data a model sees: one preparation and one design check for every model function.
+
+Every model function of the suite takes a DataFrame from the user, who may have
+loaded it with :func:`analysis.io.load_trial` or built it by hand. Before any
+matrix is formed, :func:`model_frame` holds it to what the model needs (the
+columns exist; numbers are numbers, pandas nullable dtypes included; waves are
+whole numbers; one row per participant and wave; sessions attended never exceed
+sessions offered; each participant in one arm) and keeps the complete rows, with
+the arm as :func:`analysis.io.arms.arm_factor` defines it and arms left without
+complete rows dropped and named. :func:`check_design` then refuses a model matrix
+whose columns are zero, constant beside the intercept, or collinear, naming them.
+Problems are raised as :class:`DataValidationError`, naming the column, the
+DataFrame index labels of the offending rows and their values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .arms import arm_factor, describe_arms
+from .errors import SHOWN, DataValidationError, Problem, _plain, _problem
+
+#: Relative tolerance of the pivoted QR rank decision (lme4's ``rankMatrix`` default).
+RANK_TOL = 1e-7
+COUNTS = ("sessions_attended", "sessions_offered")
+
+
+@dataclass(frozen=True)
+class ModelFrame:
+    """Complete rows ready for a model, and what was done to get them.
+
+    Attributes
+    ----------
+    data : pandas.DataFrame
+        The complete rows (index labels as given), numeric columns as float64,
+        ``wave`` as int64, the arm (when given) as a categorical whose first level
+        is the reference.
+    arm : str or None
+        The arm column, or None when the model has no arm.
+    n_dropped : int
+        Rows dropped for a missing value in a used column.
+    notes : tuple of str
+        What a result should report (arms dropped for lack of complete rows).
+    """
+
+    data: pd.DataFrame
+    arm: str | None
+    n_dropped: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def levels(self) -> list[str]:
+        """Arm levels, reference first (empty without an arm)."""
+        return [] if self.arm is None else [str(c) for c in self.data[self.arm].cat.categories]
+
+    @property
+    def reference(self) -> str | None:
+        """The reference arm, or None without an arm."""
+        return self.levels[0] if self.levels else None
+
+    @property
+    def has_arms(self) -> bool:
+        """True when at least two arms remain, so that arm effects are estimable."""
+        return len(self.levels) > 1
+
+    def describe(self) -> str:
+        """The arms line for summaries (see :func:`analysis.io.arms.describe_arms`)."""
+        return describe_arms(self.data[self.arm]) if self.arm is not None else "no arm"
+
+
+def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Sequence[str] = (),
+                arm: str | None = None, group: str | None = None, wave: str | None = None,
+                who: str = "model") -> ModelFrame:
+    """Check and prepare the columns a model uses, keeping the complete rows.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The user's table; never modified.
+    numeric : sequence of str
+        Columns that must hold numbers (outcomes, time, covariates).
+    other : sequence of str
+        Further columns used as they are (factors); pandas nullable dtypes become
+        plain NumPy ones.
+    arm : str, optional
+        Arm column: constant within ``group``, never missing, prepared by
+        :func:`analysis.io.arms.arm_factor`.
+    group : str, optional
+        Participant (or cluster) column; never missing.
+    wave : str, optional
+        Wave column: whole numbers >= 0 (numbers written as text are read as
+        numbers); (``group``, ``wave``) must be unique.
+    who : str
+        The calling function, named in errors.
+
+    Returns
+    -------
+    ModelFrame
+
+    Raises
+    ------
+    DataValidationError
+        Every problem found, each naming the column, rows (index labels) and values.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"{who}: data must be a pandas DataFrame, got {type(data).__name__}")
+    keys = [c for c in (group, wave, arm) if c is not None]
+    columns = list(dict.fromkeys([*keys, *numeric, *other]))
+    _refuse(_absent(data, columns, who) + _duplicated_columns(data, columns))
+    frame = data.loc[:, columns].copy()
+    problems = []
+    for column in numeric:
+        frame[column], bad = _numbers(data[column], column)
+        problems += bad
+    for column in other:
+        if column not in keys and column not in numeric:
+            frame[column] = _plain_dtype(data[column])
+    if wave is not None:
+        frame[wave], bad = _waves(data[wave], wave)
+        problems += bad
+    problems += _key_problems(data, frame, group, wave, arm)
+    _refuse(problems)
+    if arm is not None:
+        frame[arm] = pd.Series(arm_factor(data[arm], column=arm, by_index=True), index=frame.index)
+    keep = frame.notna().all(axis=1).to_numpy()
+    if not keep.any():
+        raise DataValidationError([Problem(", ".join(columns), f"{who}: no row has all of these columns "
+                                                               f"observed ({len(frame)} rows in the data)")])
+    complete = frame[keep]
+    notes = _dropped_arms(frame, complete, arm, [c for c in columns if c not in keys])
+    if arm is not None:
+        complete = complete.assign(**{arm: complete[arm].cat.remove_unused_categories()})
+    if wave is not None:
+        complete = complete.astype({wave: "int64"})
+    result = data[keep].copy()
+    for column in complete.columns:
+        result[column] = complete[column]
+    return ModelFrame(result, arm, int(len(data) - keep.sum()), tuple(notes))
+
+
+def check_design(X: np.ndarray, names: Sequence[str], *, who: str = "model",
+                 intercept: str = "Intercept") -> None:
+    """Refuse a model matrix that does not identify its coefficients, naming the columns.
+
+    Parameters
+    ----------
+    X : array, shape (n, p)
+        Model matrix of the complete rows.
+    names : sequence of str
+        Column names (patsy's, e.g. ``time:arm[T.cbt]``).
+    who : str
+        The calling function, named in errors.
+    intercept : str
+        Name of the intercept column (constant columns are aliased with it).
+
+    Raises
+    ------
+    DataValidationError
+        Fewer rows than columns, a column that is zero or constant in every row
+        (aliased with the intercept), or a set of collinear columns (the equation
+        is given, as lme4 names the columns it drops).
+    """
+    X = np.asarray(X, dtype=float)
+    names = list(names)
+    n, p = X.shape
+    if n < p:
+        raise DataValidationError([Problem(", ".join(names), f"{who}: {p} coefficients but only {n} complete "
+                                                              "rows")])
+    problems = [_constant_problem(X[:, j], name, intercept in names, who)
+                for j, name in enumerate(names) if name != intercept and np.ptp(X[:, j]) == 0]
+    _refuse([p for p in problems if p is not None])
+    _refuse(_collinear(X, names, who))
+
+
+def _refuse(problems: list[Problem]) -> None:
+    if problems:
+        raise DataValidationError(problems)
+
+
+def _absent(data: pd.DataFrame, columns: list[str], who: str) -> list[Problem]:
+    present = list(map(str, data.columns))
+    return [Problem(c, f"{who}: column not in the data (columns are {present})") for c in columns
+            if c not in data.columns]
+
+
+def _duplicated_columns(data: pd.DataFrame, columns: list[str]) -> list[Problem]:
+    twice = data.columns[data.columns.duplicated()]
+    return [Problem(c, "the data have two columns of this name") for c in columns if c in set(twice)]
+
+
+def _numbers(values: pd.Series, column: str) -> tuple[pd.Series, list[Problem]]:
+    """Float64 copy of a column (nullable, boolean and numeric-text dtypes too) and its problems."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    if pd.api.types.is_bool_dtype(values.dtype):
+        values = values.astype("Float64")
+    converted = pd.to_numeric(values.astype(object) if _is_text(values) else values, errors="coerce")
+    numbers = pd.Series(np.asarray(converted.astype("Float64").to_numpy(dtype=float, na_value=np.nan)),
+                        index=values.index)
+    bad = numbers.isna() & values.notna() | np.isinf(numbers)
+    problems = [_problem(column, "values are not numbers", values, bad, by_index=True)] if bad.any() else []
+    return numbers.where(~np.isinf(numbers)), problems
+
+
+def _is_text(values: pd.Series) -> bool:
+    return values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
+
+
+def _plain_dtype(values: pd.Series) -> pd.Series:
+    """Nullable numeric dtypes as float64 and string dtypes as object, as patsy expects."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values
+    if pd.api.types.is_extension_array_dtype(values.dtype) and pd.api.types.is_numeric_dtype(values.dtype) \
+            and not pd.api.types.is_bool_dtype(values.dtype):
+        return pd.Series(values.to_numpy(dtype=float, na_value=np.nan), index=values.index)
+    if pd.api.types.is_string_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype(object).where(values.notna(), None)
+    return values
+
+
+def _waves(values: pd.Series, column: str) -> tuple[pd.Series, list[Problem]]:
+    """Waves as numbers; text such as ``"w0"`` is refused (``"10"`` is read as 10, not sorted as text)."""
+    numbers, problems = _numbers(values, column)
+    if problems:
+        problem = problems[0]
+        problems = [Problem(column, "waves must be whole numbers >= 0 (text such as 'w1' cannot be ordered; "
+                                    "recode it in the mapping's values section, e.g. values: "
+                                    f"{{{column}: {{w0: 0, w1: 1}}}})", problem.rows, problem.values,
+                            problem.count, problem.unit)]
+    wrong = numbers.notna() & ((numbers < 0) | (numbers % 1 != 0))
+    if wrong.any():
+        problems.append(_problem(column, "waves must be whole numbers >= 0", values, wrong, by_index=True))
+    return numbers, problems
+
+
+def _key_problems(data: pd.DataFrame, frame: pd.DataFrame, group, wave, arm) -> list[Problem]:
+    """Missing keys, duplicated (group, wave), sessions attended > offered, arm changing within group."""
+    problems = [_problem(c, "missing values", data[c], data[c].isna(), by_index=True)
+                for c in (group, arm) if c is not None and data[c].isna().any()]
+    if group is not None and wave is not None:
+        twice = frame.duplicated([group, wave], keep=False) & frame[wave].notna()
+        if twice.any():
+            shown = frame[group].astype(str) + ", " + frame[wave].map(_plain).astype(str)
+            problems.append(_problem(f"{group}, {wave}", "appears more than once (one row per participant and "
+                                                         "wave; remove the duplicated rows)", shown, twice,
+                                     by_index=True))
+    if all(c in data.columns for c in COUNTS):
+        attended, _ = _numbers(data[COUNTS[0]], COUNTS[0])
+        offered, _ = _numbers(data[COUNTS[1]], COUNTS[1])
+        over = attended > offered
+        if over.any():
+            shown = attended.map(_plain).astype(str) + " > " + offered.map(_plain).astype(str)
+            problems.append(_problem(", ".join(COUNTS), "sessions_attended exceeds sessions_offered", shown,
+                                     over, by_index=True))
+    if group is not None and arm is not None and data[arm].notna().any():
+        problems += _arm_changes(data, group, arm)
+    return problems
+
+
+def _arm_changes(data: pd.DataFrame, group: str, arm: str) -> list[Problem]:
+    """Participants recorded in more than one arm."""
+    labels = data[arm].astype(object).map(lambda v: str(v).strip(), na_action="ignore")
+    arms_per = labels.groupby(data[group].astype(object), sort=False).nunique()
+    several = arms_per.index[arms_per > 1]
+    if not len(several):
+        return []
+    usual = labels.groupby(data[group].astype(object), sort=False).transform(lambda s: s.mode().iloc[0])
+    mask = data[group].astype(object).isin(several) & (labels != usual)
+    shown = data[group].astype(str) + ": " + labels.fillna("").astype(str) + " (else " + usual.astype(str) + ")"
+    return [_problem(arm, f"must be constant within {group}: {len(several)} participant(s) are in several arms "
+                          f"({', '.join(map(str, several[:SHOWN]))})", shown, mask, by_index=True)]
+
+
+def _dropped_arms(frame: pd.DataFrame, complete: pd.DataFrame, arm: str | None, used: list[str]) -> list[str]:
+    if arm is None:
+        return []
+    lost = [lvl for lvl in frame[arm].cat.categories if not (complete[arm] == lvl).any()]
+    return [f"arm {lvl!r} has no row with {', '.join(used)} all observed; it is left out of the model"
+            for lvl in lost]
+
+
+def _constant_problem(column: np.ndarray, name: str, has_intercept: bool, who: str) -> Problem | None:
+    value = _plain(column[0]) if len(column) else None
+    if value == 0:
+        return Problem(name, f"{who}: the model-matrix column is zero in every complete row, so its coefficient "
+                             "is not identified (e.g. an arm or level with no complete rows, or no variation "
+                             "after dropping incomplete rows)")
+    if has_intercept:
+        return Problem(name, f"{who}: constant ({value!r}) in every complete row, so it is aliased with the "
+                             "intercept; remove it from the model")
+    return None
+
+
+def _collinear(X: np.ndarray, names: list[str], who: str) -> list[Problem]:
+    """Columns that are linear combinations of earlier ones (pivoted QR, lme4's tolerance)."""
+    from scipy.linalg import qr
+
+    scale = np.where(np.abs(X).max(axis=0) > 0, np.abs(X).max(axis=0), 1.0)
+    _, r, pivot = qr(X / scale, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r))
+    rank = int(np.sum(diag > RANK_TOL * diag[0])) if len(diag) else 0
+    if rank == X.shape[1]:
+        return []
+    kept = sorted(pivot[:rank])
+    problems = []
+    for j in sorted(pivot[rank:]):
+        coef, *_ = np.linalg.lstsq(X[:, kept], X[:, j], rcond=None)
+        terms = [f"{c:+.3g}*{names[k]}" for c, k in zip(coef, kept) if abs(c) > 1e-8]
+        problems.append(Problem(names[j], f"{who}: collinear with other columns ({names[j]} = "
+                                          f"{' '.join(terms) or '0'}), so its coefficient is not identified; "
+                                          "remove one of them"))
+    return problems
