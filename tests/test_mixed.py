@@ -200,11 +200,11 @@ def test_summary_reads_like_lmertest(fits):
 
 def test_missing_columns_are_named():
     data = sleepstudy()
-    with pytest.raises(ValueError, match="'Subjekt'"):
+    with pytest.raises(ValueError, match="Subjekt: fit_lmm: column not in the data"):
         mixed.fit_lmm(data, "Reaction ~ Days", "Subjekt")
-    with pytest.raises(ValueError, match="'Dayz'"):
+    with pytest.raises(ValueError, match="Dayz: fit_lmm: column not in the data"):
         mixed.fit_lmm(data, "Reaction ~ Dayz", "Subject")
-    with pytest.raises(ValueError, match="'slope'"):
+    with pytest.raises(ValueError, match="slope: fit_lmm: column not in the data"):
         mixed.fit_lmm(data, "Reaction ~ Days", "Subject", "~slope")
 
 
@@ -215,7 +215,7 @@ def test_decompose_by_hand():
     assert out["x_within"].tolist()[:2] == [-1.0, 1.0] and np.isnan(out["x_within"][2])
     assert out["x_within"].tolist()[3:] == [-2.0, 2.0]
     assert "x_between" not in data
-    with pytest.raises(ValueError, match="'y'"):
+    with pytest.raises(ValueError, match="y: decompose: column not in the data"):
         mixed.decompose(data, "y", "id")
 
 
@@ -338,7 +338,7 @@ STATSMODELS_CASES = {
                                          engine="statsmodels"),
     "sim_trial": lambda: mixed.fit_lmm(sim_trial(), "phq9_total ~ time * arm",
                                        "participant_id", "~time", engine="statsmodels"),
-    "help_growth": lambda: mixed.fit_lmm(mixed._arms(help_long(), "arm"),
+    "help_growth": lambda: mixed.fit_lmm(help_long(),
                                          "cesd_total ~ time * arm", "participant_id", "~time",
                                          engine="statsmodels"),
 }
@@ -397,3 +397,82 @@ def test_analytic_gradient_equals_numerical_derivative(fits, reml):
 def test_unknown_engine_is_named():
     with pytest.raises(ValueError, match="'lme4'"):
         mixed.fit_lmm(sleepstudy(), "Reaction ~ Days", "Subject", engine="lme4")
+
+
+# --- the user's own data: arms, dtypes and designs the model cannot identify ---------------
+
+def _small_trial():
+    data = sim_trial()
+    keep = data["participant_id"].isin(data["participant_id"].unique()[:60])
+    return data.loc[keep].reset_index(drop=True).assign(wave=lambda d: (d["time"] / 2).astype(int))
+
+
+def test_growth_reference_is_control_whatever_the_arm_coding():
+    data = _small_trial()
+    as_text = mixed.growth(data.assign(arm=data["arm"].astype(str)), "phq9_total")
+    as_category = mixed.growth(data, "phq9_total")
+    assert as_text.arms == "arms: control (reference), cbt, mindfulness"
+    assert "Arms: control (reference), cbt, mindfulness" in as_text.summary()
+    pd.testing.assert_frame_equal(as_text.fixed, as_category.fixed)
+    codes = data["arm"].cat.codes  # 0 control, 1 cbt, 2 mindfulness
+    as_codes = mixed.growth(data.assign(arm=codes.astype("Int64")), "phq9_total")
+    assert as_codes.arms == "arms: 0 (reference), 1, 2"
+    np.testing.assert_allclose(as_codes.fixed["estimate"].to_numpy(), as_category.fixed["estimate"].to_numpy(),
+                               rtol=1e-10)
+
+
+def test_growth_nullable_dtypes_give_the_same_numbers():
+    data = _small_trial()
+    nullable = data.assign(phq9_total=data["phq9_total"].astype("Float64"),
+                           time=data["time"].astype("Float64"),
+                           arm=data["arm"].astype(str).astype("string[pyarrow]"))
+    pd.testing.assert_frame_equal(mixed.growth(nullable, "phq9_total").fixed,
+                                  mixed.growth(data, "phq9_total").fixed)
+
+
+def test_growth_single_arm_has_no_arm_effects():
+    data = _small_trial()
+    fit = mixed.growth(data[data["arm"] == "cbt"], "phq9_total")
+    assert list(fit.fixed.index) == ["Intercept", "time"]
+    assert fit.arms == "single arm (cbt): no arm effects"
+
+
+def test_growth_arm_without_outcomes_is_left_out_and_said():
+    data = _small_trial()
+    data.loc[data["arm"] == "mindfulness", "phq9_total"] = np.nan
+    fit = mixed.growth(data, "phq9_total")
+    assert not any("mindfulness" in name for name in fit.fixed.index)
+    assert any("arm 'mindfulness' has no row" in w for w in fit.warnings)
+
+
+def test_two_waves_random_slope_falls_back_in_growth_and_is_refused_by_fit_lmm():
+    data = _small_trial()
+    two = data[data["wave"].isin([0, 1])]
+    fit = mixed.growth(two, "phq9_total")
+    assert fit.re_formula == "~1"
+    assert any("random slope for time not identified" in w for w in fit.warnings)
+    with pytest.raises(ValueError, match=r"number of observations \(\d+\) <= number of random effects"):
+        mixed.fit_lmm(two, "phq9_total ~ time", "participant_id", "~time")
+
+
+def test_constant_and_collinear_covariates_are_named():
+    data = _small_trial().assign(site=1.0)
+    with pytest.raises(ValueError, match=r"site: fit_lmm: constant \(1\)"):
+        mixed.fit_lmm(data, "phq9_total ~ time + site", "participant_id")
+    data["weeks2"] = 2 * data["time"]
+    with pytest.raises(ValueError, match=r"weeks2: fit_lmm: collinear .*weeks2 = \+2\*time"):
+        mixed.fit_lmm(data, "phq9_total ~ time + weeks2", "participant_id")
+
+
+def test_duplicated_rows_and_text_waves_refused_by_model_families():
+    data = _small_trial()
+    with pytest.raises(ValueError, match="participant_id, wave: appears more than once"):
+        mixed.lagged(pd.concat([data, data.iloc[:2]]), "phq9_total", "gse_total")
+    with pytest.raises(ValueError, match="waves must be whole numbers"):
+        mixed.lagged(data.assign(wave="w" + data["wave"].astype(str)), "phq9_total", "gse_total")
+
+
+def test_caseload_refuses_an_instrument_that_is_not_the_outcome():
+    fit = mixed.growth(_small_trial(), "phq9_total")
+    with pytest.raises(ValueError, match="instrument 'gse' is scored as 'gse_total'.*'phq9_total'"):
+        mixed.caseload(fit, "gse")

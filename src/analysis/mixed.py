@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import ast
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -50,7 +50,7 @@ import patsy
 import statsmodels.formula.api as smf
 from scipy import optimize, stats
 
-from . import scales
+from . import io, scales
 
 __all__ = ["LmmResult", "fit_lmm", "lrt", "decompose", "growth", "within_between", "lagged",
            "sources", "adherence", "effect_sizes", "caseload", "model_table", "describe_effects",
@@ -128,6 +128,9 @@ class LmmResult:
         The fixed-effects design, reused by :meth:`predict`.
     engine : str
         The ``engine`` argument of :func:`fit_lmm` (reused by :func:`lrt`'s refit).
+    arms : str
+        The arms of the model families and the reference (e.g. "arms: control
+        (reference), cbt, mindfulness"); empty for :func:`fit_lmm` alone.
     """
 
     fixed: pd.DataFrame
@@ -154,6 +157,7 @@ class LmmResult:
     data: pd.DataFrame = field(repr=False)
     design_info: patsy.DesignInfo = field(repr=False)
     engine: str = "auto"
+    arms: str = ""
 
     @property
     def npar(self) -> int:
@@ -208,6 +212,7 @@ class LmmResult:
             _random_table(self),
             f"Number of obs: {self.nobs}, groups:  {self.group}, {self.ngroups}"
             + (f" ({self.n_dropped} rows with missing values dropped)" if self.n_dropped else ""),
+            *([self.arms.capitalize()] if self.arms else []),
             "",
             "Fixed effects:",
             _fixed_table(self.fixed),
@@ -248,8 +253,14 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1"
     Raises
     ------
     ValueError
-        If a column named in ``formula``, ``re_formula`` or ``group`` is absent,
-        no complete rows remain, or ``engine`` is not one of the above.
+        If ``engine`` is not one of the above.
+    analysis.io.DataValidationError
+        If a column named in ``formula``, ``re_formula`` or ``group`` is absent or
+        not usable (see :func:`analysis.io.model_frame`), no complete rows remain,
+        a fixed-effect column is zero, constant or collinear
+        (:func:`analysis.io.check_design`), or the random effects are not identified
+        (lme4's check: fewer observations than random effects, or a random slope
+        on a variable that does not vary).
 
     Notes
     -----
@@ -263,11 +274,11 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1"
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-    columns = _used_columns(data, formula, re_formula, group)
-    complete = data.dropna(subset=columns)
-    if complete.empty:
-        raise ValueError(f"no complete rows in columns {columns}")
+    frame = _model_frame(data, formula, re_formula, group)
+    complete = frame.data
     design = _design(complete, formula, group, re_formula)
+    io.check_design(design.X, design.exog_names, who="fit_lmm")
+    _check_random(design, re_formula, group)
     blocks = _blocks(design)
     q = len(design.re_names)
     starts, messages = [], []
@@ -306,14 +317,14 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1"
         bic=deviance + np.log(blocks["n"]) * npar,
         converged=converged,
         singular=singular,
-        warnings=messages + hessian_messages,
+        warnings=list(frame.notes) + messages + hessian_messages,
         random_effects=modes,
         random_effects_sd=mode_sd,
         cov_beta=pd.DataFrame(cov_beta, index=beta.index, columns=beta.index),
         fitted=_fitted(design, complete.index, beta.to_numpy(), modes),
         nobs=int(blocks["n"]),
         ngroups=len(design.groups),
-        n_dropped=len(data) - len(complete),
+        n_dropped=frame.n_dropped,
         reml=reml,
         formula=formula,
         group=group,
@@ -394,8 +405,8 @@ def decompose(data: pd.DataFrame, var: str, group: str) -> pd.DataFrame:
     ValueError
         If ``var`` or ``group`` is not a column of ``data``.
     """
-    _require_columns(data, [var, group])
     out = data.copy()
+    out[var] = io.model_frame(data, partial=[var], group=group, who="decompose").data[var]
     out[f"{var}_between"] = out.groupby(group, observed=True)[var].transform("mean")
     out[f"{var}_within"] = out[var] - out[f"{var}_between"]
     return out
@@ -415,11 +426,14 @@ def growth(data: pd.DataFrame, outcome: str, *, time: str = "time", arm: str = "
     outcome : str
         Column of the outcome, e.g. ``"phq9_total"`` or ``"gse_total"``.
     time, arm, group : str
-        Columns of time since baseline, arm and participant. The arm's first
-        category (or first level in sorted order) is the reference; with a single
+        Columns of time since baseline, arm and participant. The reference arm is
+        chosen by :func:`analysis.io.arm_factor` (a control-like level, else the
+        first category, else the lowest code) and named in ``arms``; with a single
         arm the model is ``outcome ~ time``.
     random_slope : bool, default True
         Random intercepts and slopes for time (correlated), else intercepts only.
+        A random slope that the data cannot identify (at most two waves per
+        participant) falls back to intercepts, with a warning in the result.
     reml : bool, default True
 
     Returns
@@ -428,8 +442,9 @@ def growth(data: pd.DataFrame, outcome: str, *, time: str = "time", arm: str = "
         ``time`` is the reference arm's mean slope per time unit and
         ``time:arm[T.a]`` the difference of arm ``a``'s mean slope from it.
     """
-    return fit_lmm(_arms(data, arm), f"{outcome} ~ {_growth_terms(data, time, arm)}", group,
-                   f"~{time}" if random_slope else "~1", reml)
+    frame = io.model_frame(data, numeric=[outcome, time], arm=arm, group=group, who="growth")
+    formula = f"{outcome} ~ {_growth_terms(frame, time)}"
+    return _family_fit(frame, formula, group, time if random_slope else None, reml)
 
 
 def within_between(data: pd.DataFrame, outcome: str, predictor: str, *, time: str = "time",
@@ -465,12 +480,12 @@ def within_between(data: pd.DataFrame, outcome: str, predictor: str, *, time: st
     (toward 0) more than the between-person one, because within-person variation is
     a smaller share of a scale's reliable variance.
     """
-    _require_columns(data, [outcome, predictor, group])
-    complete = data.dropna(subset=[outcome, predictor])
-    parts = decompose(complete, predictor, group)
-    formula = (f"{outcome} ~ {_growth_terms(data, time, arm)}"
+    frame = io.model_frame(data, numeric=[outcome, predictor, time], arm=arm, group=group,
+                           who="within_between")
+    parts = decompose(frame.data, predictor, group)
+    formula = (f"{outcome} ~ {_growth_terms(frame, time)}"
                f" + {predictor}_within + {predictor}_between")
-    return fit_lmm(_arms(parts, arm), formula, group, f"~{time}" if random_slope else "~1", reml)
+    return _family_fit(replace(frame, data=parts), formula, group, time if random_slope else None, reml)
 
 
 def lagged(data: pd.DataFrame, outcome: str, predictor: str, *, wave: str = "wave",
@@ -503,10 +518,14 @@ def lagged(data: pd.DataFrame, outcome: str, predictor: str, *, wave: str = "wav
     model (:func:`analysis.panel.riclpm`) separates the two properly. Read this
     model as a description of prospective association.
     """
-    lags = _lag(data, [outcome, predictor], group, wave)
+    checked = io.model_frame(data, numeric=[time], partial=[outcome, predictor], arm=arm, group=group,
+                             wave=wave, who="lagged")
+    lags = _lag(checked.data, [outcome, predictor], group, wave)
+    used = [outcome, f"{outcome}_lag", f"{predictor}_lag", time]
+    frame = io.model_frame(lags, numeric=used, arm=arm, group=group, who="lagged")
     formula = (f"{outcome} ~ {predictor}_lag + {outcome}_lag"
-               f" + {_growth_terms(data, time, arm)}")
-    return fit_lmm(_arms(lags, arm), formula, group, "~1", reml)
+               f" + {_growth_terms(frame, time)}")
+    return _family_fit(frame, formula, group, None, reml)
 
 
 def sources(data: pd.DataFrame, outcome: str = "gse_total", columns: tuple[str, ...] = SOURCES,
@@ -534,13 +553,13 @@ def sources(data: pd.DataFrame, outcome: str = "gse_total", columns: tuple[str, 
     -------
     LmmResult
     """
-    _require_columns(data, [outcome, *columns, group])
-    parts = data.dropna(subset=[outcome, *columns])
+    frame = io.model_frame(data, numeric=[outcome, *columns, time], arm=arm, group=group, who="sources")
+    parts = frame.data
     for column in columns:
         parts = decompose(parts, column, group)
     terms = " + ".join(f"{c}_within + {c}_between" for c in columns)
-    formula = f"{outcome} ~ {_growth_terms(data, time, arm)} + {terms}"
-    return fit_lmm(_arms(parts, arm), formula, group, f"~{time}", reml)
+    formula = f"{outcome} ~ {_growth_terms(frame, time)} + {terms}"
+    return _family_fit(replace(frame, data=parts), formula, group, time, reml)
 
 
 def adherence(data: pd.DataFrame, predictor: str = "gse_total", *,
@@ -575,16 +594,17 @@ def adherence(data: pd.DataFrame, predictor: str = "gse_total", *,
     attended per SE point); :mod:`analysis.bayes` has the binomial model with a
     logit link.
     """
-    _require_columns(data, [attended, offered, predictor, group, wave])
-    lags = _lag(data, [predictor], group, wave)
+    checked = io.model_frame(data, partial=[attended, offered, predictor], arm=arm, group=group,
+                             wave=wave, who="adherence")
+    lags = _lag(checked.data, [predictor], group, wave)
     lags = lags[lags[offered] > 0].assign(adherence=lambda d: d[attended] / d[offered])
-    lags = decompose(lags.dropna(subset=[f"{predictor}_lag", "adherence"]),
-                     f"{predictor}_lag", group)
+    frame = io.model_frame(lags, numeric=[f"{predictor}_lag", "adherence"], arm=arm, group=group,
+                           who="adherence")
+    lags = decompose(frame.data, f"{predictor}_lag", group)
     formula = f"adherence ~ {predictor}_lag_within + {predictor}_lag_between"
-    lags = _arms(lags, arm)
-    if lags[arm].nunique() > 1:
+    if frame.has_arms:
         formula += f" + {arm}"
-    return fit_lmm(lags, formula, group, "~1", reml)
+    return _family_fit(replace(frame, data=lags), formula, group, None, reml)
 
 
 def effect_sizes(fit: LmmResult, time: str = "time", arm: str = "arm") -> pd.DataFrame:
@@ -636,7 +656,7 @@ def effect_sizes(fit: LmmResult, time: str = "time", arm: str = "arm") -> pd.Dat
     table["d_ci_low"] = table["ci_low"] / sd
     table["d_ci_high"] = table["ci_high"] / sd
     table.attrs.update(duration=duration, sd_baseline=sd,
-                       reference=str(_arms(data, arm)[arm].cat.categories[0]))
+                       reference=io.reference_arm(data[arm]))
     return table
 
 
@@ -667,6 +687,9 @@ def caseload(fit: LmmResult, instrument: str, time: str = "time", arm: str = "ar
         Sorted for review: reliable deterioration first, then by slope from the
         worst direction (rising symptoms, falling self-efficacy) to the best.
     """
+    if scales.get(instrument).total != fit.outcome:
+        raise ValueError(f"caseload: instrument {instrument!r} is scored as {scales.get(instrument).total!r}, "
+                         f"but the model's outcome is {fit.outcome!r}; name the fitted outcome's instrument")
     data = fit.data
     first = data.groupby(fit.group, observed=True).head(1).set_index(fit.group)
     at = [patsy.build_design_matrices([fit.design_info], first.assign(**{time: t}),
@@ -757,19 +780,27 @@ def describe_effects(table: pd.DataFrame, outcome: str, higher_is_better: bool,
     return sentences
 
 
-def _growth_terms(data: pd.DataFrame, time: str, arm: str) -> str:
+def _growth_terms(frame: io.ModelFrame, time: str) -> str:
     """``time * arm``, or ``time`` alone when the data hold a single arm."""
-    _require_columns(data, [time, arm])
-    return f"{time} * {arm}" if data[arm].dropna().nunique() > 1 else time
+    return f"{time} * {frame.arm}" if frame.has_arms else time
 
 
-def _arms(data: pd.DataFrame, arm: str) -> pd.DataFrame:
-    """A copy with ``arm`` categorical, reference first, unused levels dropped."""
-    out = data.copy()
-    if not isinstance(out[arm].dtype, pd.CategoricalDtype):
-        out[arm] = pd.Categorical(out[arm])
-    out[arm] = out[arm].cat.remove_unused_categories()
-    return out
+def _family_fit(frame: io.ModelFrame, formula: str, group: str, slope: str | None,
+                reml: bool) -> LmmResult:
+    """Fit a model family on prepared rows; a random slope the data cannot identify becomes intercepts."""
+    notes = list(frame.notes)
+    if slope is not None and not _slope_identified(frame.data, group):
+        notes.append(f"random slope for {slope} not identified (at most two observations per {group}: "
+                     f"lme4 refuses it); fitted with random intercepts only")
+        slope = None
+    fit = fit_lmm(frame.data, formula, group, f"~{slope}" if slope else "~1", reml)
+    return replace(fit, warnings=notes + fit.warnings, n_dropped=frame.n_dropped + fit.n_dropped,
+                   arms=frame.describe())
+
+
+def _slope_identified(data: pd.DataFrame, group: str) -> bool:
+    """lme4's ``check.nobs.vs.nRE`` for (1 + slope | group): more rows than random effects."""
+    return len(data) > 2 * data[group].nunique()
 
 
 def _lag(data: pd.DataFrame, columns: list[str], group: str, wave: str) -> pd.DataFrame:
@@ -814,11 +845,28 @@ def _code_names(code: str) -> list[str]:
     return names
 
 
-def _used_columns(data: pd.DataFrame, formula: str, re_formula: str, group: str) -> list[str]:
-    columns = list(dict.fromkeys(
-        _formula_variables(formula) + _formula_variables(re_formula) + [group]))
-    _require_columns(data, columns)
-    return columns
+def _model_frame(data: pd.DataFrame, formula: str, re_formula: str, group: str) -> io.ModelFrame:
+    """The complete rows of the columns a model uses; the response must be numeric."""
+    outcome = _formula_variables(formula.split("~")[0] + "~ 1")
+    used = _formula_variables(formula) + _formula_variables(re_formula)
+    return io.model_frame(data, numeric=outcome, other=[c for c in used if c not in outcome],
+                          group=group, who="fit_lmm")
+
+
+def _check_random(design: _Design, re_formula: str, group: str) -> None:
+    """lme4's checks of the random effects: more rows than random effects, slopes on varying columns."""
+    n, q, groups = len(design.y), len(design.re_names), len(design.groups)
+    problems = []
+    if n <= q * groups:
+        problems.append(io.Problem(
+            f"({re_formula[1:]} | {group})", f"number of observations ({n}) <= number of random effects "
+            f"({q * groups}): the random-effects parameters and the residual variance are not identified "
+            "(e.g. a random slope with two waves per participant); use random intercepts (re_formula='~1')"))
+    problems += [io.Problem(name, f"random slope on a column that does not vary ({design.Z[0, j]:g} in "
+                                  "every complete row): not identified")
+                 for j, name in enumerate(design.re_names) if name != "Intercept" and np.ptp(design.Z[:, j]) == 0]
+    if problems:
+        raise io.DataValidationError(problems)
 
 
 def _starts(data, formula, group, re_formula, reml):

@@ -102,13 +102,17 @@ def describe_arms(arm: pd.Series | pd.Categorical) -> str:
 
 
 def _label(value) -> str:
-    """An arm code as text: numbers in one canonical form, text stripped of outer spaces."""
+    """An arm code as text: numbers (also written as text, as a CSV holds them) in one
+    canonical form (``1``, ``1.0``, ``"1.0"``, ``True`` -> ``"1"``), text stripped of outer spaces."""
     if isinstance(value, (bool, np.bool_)):
         return str(int(value))
-    if isinstance(value, (int, float, np.integer, np.floating)):
+    try:
         number = float(value)
-        return str(int(number)) if number.is_integer() else repr(number)
-    return str(value).strip()
+    except (TypeError, ValueError):
+        return str(value).strip()
+    if not np.isfinite(number):
+        return str(value).strip()
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 def _refuse_variants(values: pd.Series, column: str, by_index: bool) -> None:

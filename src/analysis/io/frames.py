@@ -73,8 +73,8 @@ class ModelFrame:
 
 
 def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Sequence[str] = (),
-                arm: str | None = None, group: str | None = None, wave: str | None = None,
-                who: str = "model") -> ModelFrame:
+                partial: Sequence[str] = (), arm: str | None = None, group: str | None = None,
+                wave: str | None = None, who: str = "model") -> ModelFrame:
     """Check and prepare the columns a model uses, keeping the complete rows.
 
     Parameters
@@ -85,7 +85,10 @@ def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Seque
         Columns that must hold numbers (outcomes, time, covariates).
     other : sequence of str
         Further columns used as they are (factors); pandas nullable dtypes become
-        plain NumPy ones.
+        plain NumPy ones, and categories without complete rows are dropped.
+    partial : sequence of str
+        Numeric columns checked and converted like ``numeric`` whose missing values
+        do not drop the row (e.g. an outcome lagged or modelled where observed).
     arm : str, optional
         Arm column: constant within ``group``, never missing, prepared by
         :func:`analysis.io.arms.arm_factor`.
@@ -110,10 +113,11 @@ def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Seque
         raise TypeError(f"{who}: data must be a pandas DataFrame, got {type(data).__name__}")
     keys = [c for c in (group, wave, arm) if c is not None]
     columns = list(dict.fromkeys([*keys, *numeric, *other]))
-    _refuse(_absent(data, columns, who) + _duplicated_columns(data, columns))
-    frame = data.loc[:, columns].copy()
+    converted = list(dict.fromkeys([*columns, *partial]))
+    _refuse(_absent(data, converted, who) + _duplicated_columns(data, converted))
+    frame = data.loc[:, converted].copy()
     problems = []
-    for column in numeric:
+    for column in [*numeric, *partial]:
         frame[column], bad = _numbers(data[column], column)
         problems += bad
     for column in other:
@@ -126,14 +130,13 @@ def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Seque
     _refuse(problems)
     if arm is not None:
         frame[arm] = pd.Series(arm_factor(data[arm], column=arm, by_index=True), index=frame.index)
-    keep = frame.notna().all(axis=1).to_numpy()
+    keep = frame[columns].notna().all(axis=1).to_numpy()
     if not keep.any():
         raise DataValidationError([Problem(", ".join(columns), f"{who}: no row has all of these columns "
                                                                f"observed ({len(frame)} rows in the data)")])
     complete = frame[keep]
     notes = _dropped_arms(frame, complete, arm, [c for c in columns if c not in keys])
-    if arm is not None:
-        complete = complete.assign(**{arm: complete[arm].cat.remove_unused_categories()})
+    complete = complete.apply(_drop_unused)
     if wave is not None:
         complete = complete.astype({wave: "int64"})
     result = data[keep].copy()
@@ -219,6 +222,12 @@ def _plain_dtype(values: pd.Series) -> pd.Series:
         return pd.Series(values.to_numpy(dtype=float, na_value=np.nan), index=values.index)
     if pd.api.types.is_string_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         return values.astype(object).where(values.notna(), None)
+    return values
+
+
+def _drop_unused(values: pd.Series) -> pd.Series:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.remove_unused_categories()
     return values
 
 
