@@ -268,11 +268,18 @@ def test_sources_recover_the_simulated_source_effects(trial):
 
 
 def test_lag_takes_the_previous_wave_only():
-    data = pd.DataFrame({"participant_id": ["a", "a", "a", "b", "b"], "wave": [0, 1, 3, 0, 1],
-                         "x": [1.0, 2.0, 4.0, 10.0, 11.0]})
+    data = pd.DataFrame({"participant_id": ["a", "a", "a", "b", "b", "c"], "wave": [0, 1, 3, 0, 1, 2],
+                         "x": [1.0, 2.0, 4.0, 10.0, 11.0, 7.0]})
     out = mixed._lag(data, ["x"], "participant_id", "wave")
     assert np.isnan(out["x_lag"][0]) and out["x_lag"][1] == 1.0 and np.isnan(out["x_lag"][2])
     assert out["x_lag"][4] == 10.0 and out.index.equals(data.index)
+
+
+def test_lag_follows_the_study_waves_when_numbered_in_months():
+    data = pd.DataFrame({"participant_id": ["a", "a", "a", "b", "b"], "wave": [0, 3, 6, 0, 6],
+                         "x": [1.0, 2.0, 4.0, 10.0, 11.0]})
+    out = mixed._lag(data, ["x"], "participant_id", "wave")
+    assert out["x_lag"].tolist()[1:3] == [1.0, 2.0] and np.isnan(out["x_lag"][4])
 
 
 def test_lagged_and_adherence_models(trial):

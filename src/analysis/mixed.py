@@ -494,8 +494,8 @@ def lagged(data: pd.DataFrame, outcome: str, predictor: str, *, wave: str = "wav
     """Predictor at the previous wave predicting the outcome, adjusting for its own past.
 
     Fits ``outcome ~ {predictor}_lag + {outcome}_lag + time * arm + (1 | group)``,
-    where ``_lag`` is the value at wave ``w - 1`` (missing when that wave was not
-    observed).
+    where ``_lag`` is the value at the study's previous wave (missing when that wave
+    was not observed; waves numbered 0, 3, 6 lag as 0, 1, 2).
 
     Parameters
     ----------
@@ -804,9 +804,17 @@ def _slope_identified(data: pd.DataFrame, group: str) -> bool:
 
 
 def _lag(data: pd.DataFrame, columns: list[str], group: str, wave: str) -> pd.DataFrame:
-    """Add ``{column}_lag``: the value at wave ``w - 1`` of the same person (else missing)."""
+    """Add ``{column}_lag``: the same person's value at the study's previous wave (else missing).
+
+    The study's waves are the distinct wave numbers in the data, so waves numbered
+    0, 3, 6 (months) lag as 0, 1, 2 would; a person's value is lagged only from the
+    wave just before, never across a wave they missed.
+    """
     _require_columns(data, [*columns, group, wave])
-    previous = data[[group, wave, *columns]].assign(**{wave: data[wave] + 1})
+    waves = np.sort(data[wave].dropna().unique())
+    following = dict(zip(waves[:-1], waves[1:]))
+    previous = data[[group, wave, *columns]].assign(**{wave: data[wave].map(following)})
+    previous = previous.dropna(subset=[wave]).astype({wave: data[wave].dtype})
     previous = previous.rename(columns={c: f"{c}_lag" for c in columns})
     return data.merge(previous, on=[group, wave], how="left", validate="one_to_one").set_axis(
         data.index)
