@@ -199,13 +199,13 @@ def test_missing_rows_are_dropped_and_counted(jobs):
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"mediator": "job_sek"}, io.DataValidationError, "job_sek: not a column"),
+    ({"mediator": "job_sek"}, io.DataValidationError, "job_sek: mediate: column not in the data"),
     ({"treatment": "control", "control": "placebo"}, ValueError, "control='placebo' is not a value"),
-    ({"treatment": "control", "treated": "control"}, ValueError, "treated='control' is not a value"),
+    ({"treatment": "control", "treated": "control"}, ValueError, "treated='control' is also the control arm"),
     ({"ci": "normal"}, ValueError, "ci must be one of"),
     ({"n_boot": 5}, ValueError, "n_boot"),
     ({"conf_level": 1.5}, ValueError, "conf_level"),
-    ({"covariates": ["econ_hard", "econ_hard"]}, ValueError, "rank"),
+    ({"covariates": ["econ_hard", "econ_hard"]}, io.DataValidationError, "econ_hard: mediate: collinear"),
 ])
 def test_bad_arguments_raise_clear_errors(jobs, kwargs, error, message):
     args = {"treatment": "treat", "mediator": "job_seek", "outcome": "depress2", "covariates": COVARIATES,
@@ -221,7 +221,174 @@ def test_non_numeric_values_are_listed_with_rows(jobs):
     with pytest.raises(io.DataValidationError) as caught:
         mediation.mediate(bad, "treat", "job_seek", "depress2", n_boot=20)
     text = str(caught.value)
-    assert "depress2: values are not numeric" in text and "row 4: 'high'" in text and "row 8: '?'" in text
+    assert "depress2: values are not numbers" in text and "index 4: 'high'" in text and "index 8: '?'" in text
+
+
+# --- odd inputs: arm codings, pandas dtypes, designs the data cannot identify ---------------
+
+def jobs_args(**kwargs):
+    return {"mediator": "job_seek", "outcome": "depress2", "covariates": COVARIATES, "n_boot": 50, "seed": 3,
+            **kwargs}
+
+
+def same_numbers(first, second):
+    for attribute in ("table", "paths", "draws", "jackknife"):
+        pd.testing.assert_frame_equal(getattr(first, attribute), getattr(second, attribute), check_exact=True)
+    pd.testing.assert_frame_equal(first.sensitivity.table, second.sensitivity.table, check_exact=True)
+
+
+@pytest.mark.parametrize("codes, labels, term", [
+    ({0: 1, 1: 2}, ("1", "2"), "treat[T.2]"),
+    ({0: False, 1: True}, ("0", "1"), "treat"),
+    ({0: 0.0, 1: 1.0}, ("0", "1"), "treat"),
+])
+def test_two_numeric_codes_compare_the_higher_with_the_lower(jobs, codes, labels, term):
+    coded = mediation.mediate(jobs, "treat", **jobs_args())
+    recoded = mediation.mediate(jobs.assign(treat=jobs["treat"].map(codes)), "treat", **jobs_args())
+    same_numbers(coded, recoded)
+    assert (recoded.control, recoded.treated) == labels and (coded.control, coded.treated) == ("0", "1")
+    assert term in recoded.mediator_model.index and "treat" in coded.mediator_model.index
+    assert f"Treatment arms: {labels[0]} (reference), {labels[1]}" in recoded.summary()
+    assert f"treat ({labels[1]} vs {labels[0]})" in recoded.summary()
+
+
+def test_control_and_treated_name_codes_as_numbers_or_text(jobs):
+    coded = jobs.assign(treat=jobs["treat"] + 1)
+    by_number = mediation.mediate(coded, "treat", **jobs_args(control=2, treated=1))
+    by_text = mediation.mediate(coded, "treat", **jobs_args(control="2", treated="1"))
+    same_numbers(by_number, by_text)
+    default = mediation.mediate(coded, "treat", **jobs_args())
+    assert by_number.table.loc["ACME", "estimate"] == pytest.approx(-default.table.loc["ACME", "estimate"])
+    assert by_number.control == "2" and "Treatment arms: 2 (reference), 1" in by_number.summary()
+
+
+def three_arms(seed=4):
+    data, _ = simulate.trial(n_per_arm=60, waves=2, seed=seed)
+    return data[data["wave"] == 1]
+
+
+def test_three_numeric_codes_are_arms_not_a_dose():
+    base = three_arms()
+    numbers = base.assign(arm=base["arm"].map({"control": 0, "cbt": 1, "mindfulness": 2}).astype(int))
+    for named in ({}, {"treated": 2}, {"control": 0}):
+        with pytest.raises(ValueError, match=r"3 numeric codes \['0', '1', '2'\]: they are read as arms, not as "
+                                             "a linear dose; name the two arms compared with both control= and "
+                                             "treated="):
+            mediation.mediate(numbers, "arm", "gse_total", "phq9_total", n_boot=20, **named)
+    fit = mediation.mediate(numbers, "arm", "gse_total", "phq9_total", ["age"], control=0, treated=2, n_boot=20)
+    text = mediation.mediate(base, "arm", "gse_total", "phq9_total", ["age"], treated="mindfulness", n_boot=20)
+    assert np.allclose(fit.table["estimate"], text.table["estimate"], rtol=0, atol=1e-12)
+    assert list(fit.mediator_model.index[:3]) == ["(Intercept)", "arm[T.1]", "arm[T.2]"]
+    assert (fit.control, fit.treated) == ("0", "2") and "arms: 0 (reference), 1, 2" in fit.summary()
+
+
+def test_arm_spellings_that_differ_in_case_or_spaces_are_refused():
+    base = three_arms()
+    messy = base.assign(arm=base["arm"].astype(object).where(base.index != base.index[0], "Control "))
+    messy.loc[messy["arm"] == "control", "arm"] = "control"
+    with pytest.raises(io.DataValidationError, match="arm: one arm is spelled 2 ways .*'control'.*'Control '"):
+        mediation.mediate(messy, "arm", "gse_total", "phq9_total", treated="cbt", n_boot=20)
+
+
+def test_a_single_arm_is_refused():
+    base = three_arms()
+    with pytest.raises(ValueError, match="treatment 'arm' has a single arm \\['cbt'\\]"):
+        mediation.mediate(base[base["arm"] == "cbt"], "arm", "gse_total", "phq9_total", n_boot=20)
+
+
+def test_nullable_dtypes_give_the_same_numbers(jobs):
+    plain = mediation.mediate(jobs, "control", **jobs_args())
+    nullable = jobs.astype({"treat": "Int64", "sex": "Int64", "job_seek": "Float64", "depress2": "Float64",
+                            "econ_hard": "Float64", "control": "string[pyarrow]"})
+    same_numbers(plain, mediation.mediate(nullable, "control", **jobs_args()))
+    same_numbers(mediation.mediate(jobs, "treat", **jobs_args()), mediation.mediate(nullable, "treat", **jobs_args()))
+    assert (plain.control, plain.treated) == ("control", "treat")
+
+
+def test_nullable_missing_values_are_dropped_like_nan(jobs):
+    holes = jobs.astype({"job_seek": "Float64", "treat": "Int64"})
+    holes.loc[[3, 10, 11], "job_seek"] = pd.NA
+    as_nan = jobs.assign(job_seek=holes["job_seek"].astype(float))
+    fit = mediation.mediate(holes, "treat", **jobs_args())
+    same_numbers(fit, mediation.mediate(as_nan, "treat", **jobs_args()))
+    assert (fit.nobs, fit.n_dropped) == (896, 3)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.assign(site=1.0), r"site: mediate: constant \(1\) in every complete row"),
+    (lambda d: d.assign(site=2 * d["age"] - d["econ_hard"]), r"mediate: collinear with other columns \(.*site"),
+    (lambda d: d.assign(site=0.0, treat=d["treat"].astype("Int64").where(d.index != 5)),
+     r"treat: missing values — 1 row: index 5: <NA>"),
+])
+def test_designs_the_data_cannot_identify_are_refused_by_column(jobs, change, message):
+    with pytest.raises(io.DataValidationError, match=message):
+        mediation.mediate(change(jobs), "treat", **jobs_args(covariates=[*COVARIATES, "site"]))
+
+
+def test_a_treated_arm_without_outcomes_says_so():
+    base = three_arms()
+    lost = base.assign(phq9_total=base["phq9_total"].where(base["arm"] != "cbt"))
+    rows = (base["arm"] == "cbt").sum()
+    message = rf"arm: mediate: the treated arm 'cbt' has no complete rows \(phq9_total missing in all its {rows} rows\)"
+    with pytest.raises(io.DataValidationError, match=message):
+        mediation.mediate(lost, "arm", "gse_total", "phq9_total", treated="cbt", n_boot=20)
+    two = lost[lost["arm"] != "mindfulness"]
+    with pytest.raises(io.DataValidationError, match=message):
+        mediation.mediate(two, "arm", "gse_total", "phq9_total", n_boot=20)
+
+
+def test_an_other_arm_without_outcomes_is_left_out_and_named():
+    base = three_arms()
+    lost = base.assign(phq9_total=base["phq9_total"].where(base["arm"] != "mindfulness"))
+    fit = mediation.mediate(lost, "arm", "gse_total", "phq9_total", treated="cbt", n_boot=20)
+    alone = mediation.mediate(base[base["arm"] != "mindfulness"], "arm", "gse_total", "phq9_total", n_boot=20)
+    assert np.allclose(fit.table["estimate"], alone.table["estimate"], rtol=0, atol=1e-12)
+    assert "arm[T.mindfulness]" not in fit.mediator_model.index
+    assert any("arm 'mindfulness' has no row" in note for note in fit.notes)
+    assert fit.n_dropped == (base["arm"] == "mindfulness").sum() + alone.n_dropped
+
+
+def test_change_form_refuses_duplicated_rows_and_codes_arms_like_mediate():
+    data, _ = simulate.trial(n_per_arm=30, waves=3, seed=9)
+    with pytest.raises(io.DataValidationError, match="participant_id, wave: appears more than once"):
+        mediation.mediate_change(pd.concat([data, data.iloc[[4]]]), "arm", "gse_total", "phq9_total",
+                                 treated="cbt", n_boot=20)
+    two = data[data["arm"] != "mindfulness"]
+    text = mediation.mediate_change(two, "arm", "gse_total", "phq9_total", n_boot=20)
+    coded = two.assign(arm=(two["arm"] == "cbt").map({False: 1, True: 2}).astype("Int64"),
+                       gse_total=two["gse_total"].astype("Float64"))
+    numbers = mediation.mediate_change(coded, "arm", "gse_total", "phq9_total", n_boot=20)
+    assert np.allclose(text.table["estimate"], numbers.table["estimate"], rtol=0, atol=1e-12)
+    assert (numbers.control, numbers.treated) == ("1", "2") and numbers.kind == "change"
+    three = data.assign(arm=data["arm"].map({"control": 0, "cbt": 1, "mindfulness": 2}).astype(int))
+    with pytest.raises(ValueError, match="3 numeric codes"):
+        mediation.mediate_change(three, "arm", "gse_total", "phq9_total", treated=1, n_boot=20)
+
+
+def test_multilevel_form_codes_arms_like_mediate_and_takes_nullable_dtypes():
+    data, _ = simulate.trial(n_per_arm=30, waves=4, seed=9)
+    two = data[data["arm"] != "mindfulness"]
+    text = mediation.mediate_multilevel(two, "arm", "gse_total", "phq9_total", n_sims=200)
+    coded = two.assign(arm=(two["arm"] == "cbt").map({False: 1, True: 2}).astype("Int64"),
+                       gse_total=two["gse_total"].astype("Float64"),
+                       participant_id=two["participant_id"].astype("string[pyarrow]"))
+    numbers = mediation.mediate_multilevel(coded, "arm", "gse_total", "phq9_total", n_sims=200)
+    pd.testing.assert_frame_equal(text.table, numbers.table, check_exact=False, rtol=0, atol=1e-10)
+    assert (numbers.control, numbers.treated) == ("1", "2") and "arms: 1 (reference), 2" in numbers.summary()
+
+
+def test_multilevel_form_checks_its_input():
+    data, _ = simulate.trial(n_per_arm=30, waves=4, seed=9)
+    with pytest.raises(io.DataValidationError, match="participant_id, wave: appears more than once"):
+        mediation.mediate_multilevel(pd.concat([data, data.iloc[[4]]]), "arm", "gse_total", "phq9_total",
+                                     treated="cbt", n_sims=20)
+    lost = data.assign(gse_total=data["gse_total"].where(data["arm"] != "cbt"))
+    with pytest.raises(io.DataValidationError, match="the treated arm 'cbt' has no complete rows \\(gse_total "
+                                                     "missing in all its"):
+        mediation.mediate_multilevel(lost, "arm", "gse_total", "phq9_total", treated="cbt", n_sims=20)
+    with pytest.raises(io.DataValidationError, match="wave: waves must be whole numbers"):
+        mediation.mediate_multilevel(data.assign(wave="w" + data["wave"].astype(str)), "arm", "gse_total",
+                                     "phq9_total", treated="cbt", n_sims=20)
 
 
 def change_trial(seed):

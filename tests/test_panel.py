@@ -177,9 +177,9 @@ def test_no_stable_differences_gives_a_boundary_warning():
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda d: d.drop(columns="y"), "y: not a column"),
-    (lambda d: d.assign(x=d["x"].astype(object).where(d.index != d.index[3], "n/a")), "not numeric"),
-    (lambda d: pd.concat([d, d.iloc[[0]]]), "repeat a \\(person, wave\\) pair"),
+    (lambda d: d.drop(columns="y"), "y: riclpm: column not in the data"),
+    (lambda d: d.assign(x=d["x"].astype(object).where(d.index != d.index[3], "n/a")), "x: values are not numbers"),
+    (lambda d: pd.concat([d, d.iloc[[0]]]), "id, wave: appears more than once"),
     (lambda d: d[d["wave"] <= 2], "at least 3 waves"),
     (lambda d: d.assign(y=d["y"].where(d["wave"] != 4)), "y at wave 4: 0"),
 ])
@@ -195,9 +195,66 @@ def test_bad_input_names_rows_and_values():
     data.loc[data.index[7], "x"] = "seven"
     with pytest.raises(io.DataValidationError) as caught:
         panel.riclpm(data, "x", "y", "id", "wave")
-    assert f"row {data.index[7]}: 'seven'" in str(caught.value)
+    assert f"index {data.index[7]}: 'seven'" in str(caught.value)
     with pytest.raises(ValueError, match="conf_level"):
         panel.riclpm(PANELS[PANELS["panel"] == "complete"], "x", "y", "id", "wave", conf_level=95)
+
+
+def test_nullable_dtypes_and_numeric_text_waves_give_the_same_numbers(fits):
+    data = PANELS[PANELS["panel"] == "missing"]
+    nullable = data.astype({"x": "Float64", "y": "Float64", "id": "string[pyarrow]"}).assign(
+        wave=data["wave"].astype(str))
+    fit = panel.riclpm(nullable, "x", "y", "id", "wave")
+    reference = fits["missing_riclpm_equal"]
+    assert fit.waves == reference.waves == [1, 2, 3, 4, 5]
+    assert np.allclose(fit.parameters["estimate"], reference.parameters["estimate"], atol=1e-8)
+    assert fit.fit["chisq"] == pytest.approx(reference.fit["chisq"], abs=1e-8)
+
+
+@pytest.mark.parametrize("function", [panel.riclpm, panel.clpm])
+def test_a_handful_of_people_says_how_many_are_needed(function):
+    data = PANELS[PANELS["panel"] == "complete"]
+    few = data[data["id"].isin(data["id"].unique()[:5])]
+    with pytest.raises(ValueError, match=f"{function.__name__}: 5 people with data, but x and y at 5 waves "
+                                         r"\(10 variables\) need at least 11 people"):
+        function(few, "x", "y", "id", "wave")
+
+
+def test_x_equal_to_y_is_refused():
+    data = PANELS[PANELS["panel"] == "complete"]
+    with pytest.raises(ValueError, match="x and y are both 'x'"):
+        panel.riclpm(data, "x", "x", "id", "wave")
+    copy = data.assign(z=2 * data["y"] + 1)
+    with pytest.raises(io.DataValidationError, match=r"z at wave 1: riclpm: collinear .*\+2\*y at wave 1"):
+        panel.riclpm(copy, "z", "y", "id", "wave")
+
+
+@pytest.mark.parametrize("function", [panel.riclpm, panel.clpm])
+def test_a_constant_wave_is_named(function):
+    data = PANELS[PANELS["panel"] == "missing"]
+    flat = data.assign(y=data["y"].where(data["wave"] != 3, 2.0).where(data["y"].notna()))
+    with pytest.raises(io.DataValidationError, match=f"y: {function.__name__}: constant at wave 3"):
+        function(flat, "x", "y", "id", "wave")
+
+
+def test_text_waves_are_refused():
+    data = PANELS[PANELS["panel"] == "complete"]
+    with pytest.raises(io.DataValidationError, match="wave: waves must be whole numbers"):
+        panel.riclpm(data.assign(wave="w" + data["wave"].astype(str)), "x", "y", "id", "wave")
+
+
+def test_a_singular_covariance_matrix_is_reported_in_words():
+    """A wave that copies the previous one among people who miss another wave (no one is
+    observed at every wave, so the design check cannot see it): no LinAlgError escapes."""
+    data = PANELS[PANELS["panel"] == "complete"].copy()
+    rng = np.random.default_rng(1)
+    skipped = data.groupby("id")["wave"].transform(lambda w: rng.choice(w.to_numpy())) == data["wave"]
+    first = data[data["wave"] == 1].set_index("id")["x"]
+    data.loc[data["wave"] == 2, "x"] = data.loc[data["wave"] == 2, "id"].map(first).to_numpy()
+    data.loc[skipped, ["x", "y"]] = np.nan
+    with pytest.raises(ValueError, match="riclpm: the model is not identified on these data") as caught:
+        panel.riclpm(data, "x", "y", "id", "wave")
+    assert not isinstance(caught.value, np.linalg.LinAlgError) and caught.value.__cause__ is None
 
 
 def test_summary_reports_fit_and_effects(fits):

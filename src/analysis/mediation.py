@@ -16,8 +16,18 @@ fits:
 for a change of treatment from ``control`` (:math:`t_0`) to ``treated``
 (:math:`t_1`). Without an interaction the ACME and ADE are the same under treatment
 and control, so, as ``mediation`` prints for such models, one averaged value is
-reported. A categorical treatment enters both models as indicators of every level
-but ``control`` (all rows are used, as ``mediation`` does with a factor).
+reported.
+
+The treatment is a set of arms, as :func:`analysis.io.arm_factor` defines them
+(numeric and boolean codes read as their canonical text, ``"0"``, ``"1"``, ``"2"``).
+It enters both models as indicators of every arm but ``control``, so that
+:math:`t_1 - t_0 = 1` (all rows are used, as ``mediation`` does with a factor; a
+0/1 code is its own indicator, as ``lm`` fits it). ``control`` defaults to the
+reference arm: a control-like arm (control, waitlist, TAU, ...), else the first
+category, else the lowest code, so that a numeric treatment with two codes (0/1,
+1/2, ``False``/``True``) compares the higher code with the lower one. A numeric
+treatment with more than two codes (an arm coded 0/1/2) is never read as a linear
+dose: both ``control`` and ``treated`` must be named.
 
 Intervals come from the nonparametric bootstrap (rows resampled with replacement,
 both models refitted), by the percentile method or the bias-corrected and
@@ -81,6 +91,8 @@ CI_METHODS = ("bca", "percentile")
 EFFECTS = ("ACME", "ADE", "Total Effect", "Prop. Mediated")
 #: Bootstrap replicates solved together (bounds memory at BATCH x n weights).
 BATCH = 500
+#: Columns of a path's row in ``MediationResult.paths``.
+PATH_COLUMNS = ["estimate", "se", "df", "t", "p", "ci_low", "ci_high"]
 #: Replicates whose cross-product matrix has a larger condition number are dropped.
 CONDITION_LIMIT = 1e12
 #: Leverage above which a leave-one-out (jackknife) fit is undefined.
@@ -157,8 +169,9 @@ class MediationResult:
         ``"single-level"``, ``"change"`` or ``"multilevel"``.
     treatment, mediator, outcome : str
     covariates : list of str
-    control, treated : object
-        Treatment values compared.
+    control, treated : str
+        Arms compared, as :func:`analysis.io.arm_factor` spells them (``"0"`` and
+        ``"1"`` for 0/1 codes); ``control`` is the reference arm of both models.
     ci_method : str
         ``"bca"``, ``"percentile"`` or ``"monte carlo"``.
     conf_level : float
@@ -175,6 +188,9 @@ class MediationResult:
         The rows the models were fitted to.
     waves : tuple or None
         ``(baseline, mid, end)`` waves of a ``"change"`` result.
+    arms : str
+        The arms in the models, reference (control) first, e.g. ``"arms: control
+        (reference), cbt, mindfulness"`` (:func:`analysis.io.describe_arms`).
     """
 
     table: pd.DataFrame
@@ -201,6 +217,7 @@ class MediationResult:
     warnings: list[str]
     data: pd.DataFrame = field(repr=False)
     waves: tuple | None = None
+    arms: str = ""
 
     def ci(self, method: str | None = None) -> pd.DataFrame:
         """Intervals of the four effects by another method.
@@ -246,6 +263,7 @@ class MediationResult:
         lines = [
             f"Causal Mediation Analysis ({self.kind}): {self.treatment} ({self.treated} vs "
             f"{self.control}) -> {self.mediator} -> {self.outcome}",
+            f"Treatment {self.arms}",
             "",
             method,
             "",
@@ -279,9 +297,10 @@ def mediate(data: pd.DataFrame, treatment: str, mediator: str, outcome: str, cov
     data : pandas.DataFrame
         One row per unit (person).
     treatment : str
-        Treatment column: numeric (e.g. 0/1) or categorical (e.g. trial arm).
+        Treatment column: arms as numeric or boolean codes (0/1, 1/2), text or a
+        categorical (e.g. the trial's ``arm``); see the module docstring.
     mediator, outcome : str
-        Numeric columns.
+        Numeric columns (pandas nullable dtypes included).
     covariates : sequence of str, default ()
         Pre-treatment covariates in both models; non-numeric ones are dummy coded.
     n_boot : int, default 5000
@@ -291,10 +310,12 @@ def mediate(data: pd.DataFrame, treatment: str, mediator: str, outcome: str, cov
     ci : {"bca", "percentile"}, default "bca"
         Interval method for ``table``; :meth:`MediationResult.ci` gives the other.
     control, treated : optional
-        Treatment values compared. Numeric treatment: default 0 and 1.
-        Categorical: ``control`` defaults to the first category (or a control-like
-        level such as "control", "waitlist", "TAU"), ``treated`` to the other
-        level when there are two; name it when there are more.
+        Arms compared, as codes or labels (``1`` and ``"1"`` name the same arm).
+        ``control`` defaults to the reference arm (:func:`analysis.io.arm_factor`:
+        a control-like arm such as "control", "waitlist", "TAU", else the first
+        category, else the lowest code), ``treated`` to the other arm when there
+        are two. Name ``treated`` when there are more arms, and both when the
+        treatment has more than two numeric codes (e.g. arms coded 0/1/2).
     conf_level : float, default 0.95
 
     Returns
@@ -303,56 +324,28 @@ def mediate(data: pd.DataFrame, treatment: str, mediator: str, outcome: str, cov
 
     Raises
     ------
+    analysis.io.DataValidationError
+        A column is missing or not numeric, a treatment value is missing, the
+        control or treated arm has no complete rows (naming the columns missing in
+        all its rows), or a covariate is constant or collinear (see
+        :func:`analysis.io.model_frame` and :func:`analysis.io.check_design`; each
+        problem names the column, rows and values).
     ValueError
-        A column is missing or not numeric (:class:`analysis.io.DataValidationError`
-        names the rows and values), a treatment value is not in the data, the
-        models cannot be fitted (constant or collinear columns), or an argument is
-        out of range.
+        ``control`` or ``treated`` is not an arm of the data, a numeric treatment
+        with more than two codes lacks ``control`` or ``treated``, several arms are
+        compared with control and ``treated`` is not named, or an argument is out of
+        range.
 
     Notes
     -----
-    Rows with a missing value in any used column are dropped (``n_dropped``).
-    With a treatment-mediator interaction the ACME would differ between arms;
-    this function fits models without one, as the ``mediation`` examples do.
+    Rows with a missing value in any used column are dropped (``n_dropped``); an
+    arm left without complete rows is dropped and named in ``notes``. With a
+    treatment-mediator interaction the ACME would differ between arms; this
+    function fits models without one, as the ``mediation`` examples do.
     """
     _check_options(n_boot, ci, conf_level)
-    frame, design, n_dropped = _prepare(data, treatment, mediator, outcome, covariates, control, treated)
-    y_m, y_y = frame[mediator].to_numpy(float), frame[outcome].to_numpy(float)
-    x_m, x_y = design.mediator_matrix, design.outcome_matrix
-    messages = []
-    estimate = _effects_from(_ols(x_m, y_m).coef[None], _ols(x_y, y_y).coef[None], design)[0]
-    draws, dropped = _bootstrap(x_m, y_m, x_y, y_y, design, n_boot, np.random.default_rng(seed))
-    if dropped:
-        messages.append(f"{dropped} of {n_boot} bootstrap replicates dropped: a resample left a "
-                        "model without variation in a column (e.g. no one in an arm)")
-    jack, unused = _jackknife(x_m, y_m, x_y, y_y, design)
-    if unused:
-        messages.append(f"{unused} rows have leverage 1 (a category held by one row): they are "
-                        "left out of the jackknife for the BCa acceleration")
-    table, ci_messages = _effect_table(estimate, draws, jack, ci, conf_level)
-    messages += ci_messages
-    if table.loc["Total Effect", "ci_low"] <= 0 <= table.loc["Total Effect", "ci_high"]:
-        messages.append("the total effect's interval includes 0: the proportion mediated is "
-                        "unstable and hard to interpret")
-    result = MediationResult(
-        table=table,
-        paths=_ols_paths(x_m, y_m, x_y, y_y, design),
-        mediator_model=ols_table(x_m, y_m, design.mediator_names),
-        outcome_model=ols_table(x_y, y_y, design.outcome_names),
-        draws=pd.DataFrame(draws, columns=list(EFFECTS)),
-        jackknife=pd.DataFrame(jack, columns=list(EFFECTS)),
-        sensitivity=None,
-        kind="single-level", treatment=treatment, mediator=mediator, outcome=outcome,
-        covariates=list(covariates), control=design.control, treated=design.treated,
-        ci_method=ci, conf_level=conf_level, n_boot=n_boot, seed=seed,
-        nobs=len(frame), n_dropped=n_dropped,
-        notes=["ACME and ADE are the same under treatment and control (no treatment-mediator "
-               "interaction); their common value is reported",
-               "causal reading assumes sequential ignorability: no unmeasured confounding of "
-               "treatment-mediator, treatment-outcome and mediator-outcome; see sensitivity"],
-        warnings=messages, data=frame,
-    )
-    return replace(result, sensitivity=medsens(result))
+    frame, design = _prepare(data, treatment, mediator, outcome, covariates, control, treated, "mediate")
+    return _single_level(frame, design, n_boot, seed, ci, conf_level)
 
 
 def medsens(result: MediationResult, rho_by: float = 0.01) -> Sensitivity:
@@ -381,15 +374,14 @@ def medsens(result: MediationResult, rho_by: float = 0.01) -> Sensitivity:
                          "multilevel")
     if not 0 < rho_by <= 0.5:
         raise ValueError(f"rho_by must be in (0, 0.5], got {rho_by!r}")
-    design = _design(result.data, result.treatment, result.mediator, result.covariates, result.control,
-                     result.treated)
-    y_m = result.data[result.mediator].to_numpy(float)
-    y_y = result.data[result.outcome].to_numpy(float)
+    design = _design(result.data, _Coding(result.treatment, result.control, result.treated), result.mediator,
+                     result.outcome, result.covariates)
+    y_m, y_y = design.values(result.data)
     x_m, x_y = design.mediator_matrix, design.outcome_matrix
     fit_m, fit_y = _ols(x_m, y_m), _ols(x_y, y_y)
     reduced = _ols(x_m, y_y)
     n = len(y_m)
-    a = fit_m.coef[design.mediator_index] * design.scale
+    a = fit_m.coef[design.mediator_index]
     b = fit_y.coef[-1]
     rho = np.round(np.arange(-1 + rho_by, 1 - rho_by / 2, rho_by), 10)
     kappa = rho / np.sqrt(1 - rho ** 2) * np.sqrt(fit_y.rss / fit_m.rss)
@@ -445,30 +437,40 @@ def mediate_change(data: pd.DataFrame, treatment: str, mediator: str, outcome: s
 
     Raises
     ------
+    analysis.io.DataValidationError
+        As :func:`mediate`, and for text waves, repeated (person, wave) rows or a
+        treatment that changes within a person (:func:`analysis.io.model_frame`).
     ValueError
-        Missing or non-numeric columns, repeated (person, wave) rows, waves not in
-        the data or not increasing, a treatment or covariate that changes within a
-        person.
+        As :func:`mediate`, and for waves not in the data or not increasing, or a
+        covariate that changes within a person.
+
+    Notes
+    -----
+    Rows with a missing covariate are left out before the changes are formed.
     """
-    _require_numeric(data, [mediator, outcome], present=[group, wave, treatment, *covariates])
-    baseline, mid, end = _change_waves(data[wave], waves)
-    _check_constant(data, group, [treatment, *covariates])
-    _check_unique(data, group, wave)
-    person = data.groupby(group, sort=True, observed=True)[[treatment, *covariates]].first()
-    wide = data.pivot(index=group, columns=wave, values=[mediator, outcome]).reindex(person.index)
-    frame = person.assign(**{
+    _check_options(n_boot, ci, conf_level)
+    checked = io.model_frame(data, partial=[mediator, outcome], other=covariates, arm=treatment, group=group,
+                             wave=wave, who="mediate_change")
+    coding = _coding(checked.levels, _numeric_codes(data[treatment]), treatment, control, treated)
+    long = checked.data
+    _check_constant(long, group, covariates)
+    baseline, mid, end = _change_waves(long[wave], waves)
+    person = long.groupby(group, sort=True, observed=True)[[treatment, *covariates]].first()
+    wide = long.pivot(index=group, columns=wave, values=[mediator, outcome]).reindex(person.index)
+    person = person.assign(**{
         f"{mediator}_baseline": wide[mediator][baseline], f"{outcome}_baseline": wide[outcome][baseline],
         f"{mediator}_change": wide[mediator][mid] - wide[mediator][baseline],
         f"{outcome}_change": wide[outcome][end] - wide[outcome][baseline],
     })
-    result = mediate(frame, treatment, f"{mediator}_change", f"{outcome}_change",
-                     [f"{mediator}_baseline", f"{outcome}_baseline", *covariates],
-                     n_boot, seed, ci, control, treated, conf_level)
+    frame, design = _prepare(person, treatment, f"{mediator}_change", f"{outcome}_change",
+                             [f"{mediator}_baseline", f"{outcome}_baseline", *covariates], coding.control,
+                             coding.treated, "mediate_change")
+    result = _single_level(frame, design, n_boot, seed, ci, conf_level)
     notes = [f"mediator: change in {mediator} from wave {baseline} to {mid}; outcome: change in "
              f"{outcome} from wave {baseline} to {end}; both models adjust for baseline {mediator} and "
              f"{outcome}; the mediator is measured at wave {mid}, before the outcome's end point",
              "people without all three waves are left out (complete cases): unbiased if they are "
-             "missing completely at random"] + result.notes
+             "missing completely at random", *checked.notes] + result.notes
     return replace(result, kind="change", notes=notes, waves=(baseline, mid, end))
 
 
@@ -514,25 +516,31 @@ def mediate_multilevel(data: pd.DataFrame, treatment: str, mediator: str, outcom
 
     Raises
     ------
+    analysis.io.DataValidationError
+        As :func:`mediate_change`; also when the control or treated arm has no
+        pair of consecutive waves with the outcome observed, or a model's design is
+        not identified (:func:`analysis.mixed.fit_lmm`).
     ValueError
-        Missing or non-numeric columns, repeated (person, wave) rows, unknown
-        treatment values.
+        As :func:`mediate`.
     """
     _check_options(n_sims, "percentile", conf_level)
-    _require_numeric(data, [mediator, outcome, time], present=[group, wave, treatment, *covariates])
-    _check_unique(data, group, wave)
-    coding = _coding(data[treatment].dropna(), treatment, control, treated)
-    term = coding.patsy_term
+    who = "mediate_multilevel"
+    frame = io.model_frame(data, numeric=[time], partial=[mediator, outcome], other=covariates, arm=treatment,
+                           group=group, wave=wave, who=who)
+    coding = _coding(frame.levels, _numeric_codes(data[treatment]), treatment, control, treated)
     extra = "".join(f" + {c}" for c in covariates)
-    long = mixed.decompose(mixed.decompose(data, mediator, group), outcome, group)
-    fit_a = mixed.fit_lmm(long, f"{mediator} ~ {time} * {term}{extra}", group, f"~{time}")
-    lagged = _next_wave(long, group, wave, [outcome, time])
-    predictors = f"{mediator}_within + {mediator}_between + {outcome}_within + {time}_next * {term}{extra}"
+    long = mixed.decompose(mixed.decompose(frame.data, mediator, group), outcome, group)
+    _require_arms(coding, long[treatment], long, [mediator], who)
+    fit_a = mixed.fit_lmm(long, f"{mediator} ~ {time} * {coding.patsy_term}{extra}", group, f"~{time}")
+    pairs = _next_wave(long, group, wave, [outcome, time])
+    _require_arms(coding, pairs[treatment], pairs, [mediator, outcome, f"{outcome}_next"], who)
+    lagged = pairs.dropna(subset=[f"{outcome}_next", f"{time}_next"])
+    predictors = (f"{mediator}_within + {mediator}_between + {outcome}_within + {time}_next * "
+                  f"{coding.patsy_term}{extra}")
     fit_b = mixed.fit_lmm(lagged, f"{outcome}_next ~ {predictors}", group)
-    rows = {"a": (fit_a, f"{time}:{coding.patsy_name}", coding.scale),
-            "b": (fit_b, f"{mediator}_within", 1.0),
-            "c_prime": (fit_b, f"{time}_next:{coding.patsy_name}", coding.scale)}
-    paths = pd.DataFrame({k: _scaled(fit.fixed.loc[name], s) for k, (fit, name, s) in rows.items()}).T
+    rows = {"a": (fit_a, f"{time}:{coding.patsy_name}"), "b": (fit_b, f"{mediator}_within"),
+            "c_prime": (fit_b, f"{time}_next:{coding.patsy_name}")}
+    paths = pd.DataFrame({k: fit.fixed.loc[name, PATH_COLUMNS] for k, (fit, name) in rows.items()}).T.astype(float)
     rng = np.random.default_rng(seed)
     a, b, c = (rng.normal(paths.loc[k, "estimate"], paths.loc[k, "se"], n_sims) for k in ("a", "b", "c_prime"))
     draws = _effects(a * b, c)
@@ -556,29 +564,12 @@ def mediate_multilevel(data: pd.DataFrame, treatment: str, mediator: str, outcom
                "a, b and c' are drawn independently (they come from two models; fit_lmm reports "
                "the standard errors of b and c', not their covariance)",
                f"nobs counts the pairs of consecutive waves in the outcome model "
-               f"({fit_a.nobs} rows in the mediator model)"],
-        warnings=messages, data=lagged,
+               f"({fit_a.nobs} rows in the mediator model)", *frame.notes],
+        warnings=messages, data=lagged, arms=coding.describe(long[treatment]),
     )
 
 
 # --- input ---------------------------------------------------------------------
-
-def _require_numeric(data: pd.DataFrame, numeric: list[str], present=()) -> None:
-    """Raise DataValidationError for absent columns and non-numeric values (rows by index label)."""
-    problems = [io.Problem(c, "not a column of the data") for c in dict.fromkeys([*numeric, *present])
-                if c not in data.columns]
-    for column in numeric:
-        if column in data.columns:
-            values = data[column]
-            if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-                continue
-            bad = pd.to_numeric(values, errors="coerce").isna() & values.notna()
-            labels = values.index[np.asarray(bad)]
-            problems.append(io.Problem(column, "values are not numeric", rows=tuple(labels[:SHOWN]),
-                                       values=tuple(values[bad].iloc[:SHOWN]), count=int(bad.sum())))
-    if problems:
-        raise io.DataValidationError(problems)
-
 
 def _check_options(n_boot: int, ci: str, conf_level: float) -> None:
     if not isinstance(n_boot, (int, np.integer)) or n_boot < 10:
@@ -587,15 +578,6 @@ def _check_options(n_boot: int, ci: str, conf_level: float) -> None:
         raise ValueError(f"ci must be one of {CI_METHODS}, got {ci!r}")
     if not 0 < conf_level < 1:
         raise ValueError(f"conf_level must be in (0, 1), got {conf_level!r}")
-
-
-def _check_unique(data: pd.DataFrame, group: str, wave: str) -> None:
-    repeated = data.duplicated([group, wave], keep=False)
-    if repeated.any():
-        shown = data.loc[repeated, [group, wave]].head(SHOWN)
-        pairs = ", ".join(f"row {i}: ({g!r}, {w!r})" for i, (g, w) in shown.iterrows())
-        raise ValueError(f"columns {group!r} and {wave!r}: {int(repeated.sum())} rows repeat a "
-                         f"(person, wave) pair: {pairs}")
 
 
 def _check_constant(data: pd.DataFrame, group: str, columns: list[str]) -> None:
@@ -621,7 +603,7 @@ def _change_waves(wave: pd.Series, waves) -> tuple:
 
 
 def _next_wave(data: pd.DataFrame, group: str, wave: str, columns: list[str]) -> pd.DataFrame:
-    """Rows with ``{column}_next`` from the person's next wave (consecutive waves only)."""
+    """Rows with ``{column}_next`` from the person's next wave (missing unless that wave is the next one)."""
     order = {w: k for k, w in enumerate(sorted(data[wave].dropna().unique()))}
     frame = data.sort_values([group, wave]).copy()
     position = frame[wave].map(order)
@@ -629,67 +611,94 @@ def _next_wave(data: pd.DataFrame, group: str, wave: str, columns: list[str]) ->
     step = frame.assign(_position=position).groupby(group, observed=True)["_position"].shift(-1) - position
     for column in columns:
         frame[f"{column}_next"] = following[column].where(step == 1)
-    return frame.dropna(subset=[f"{c}_next" for c in columns])
+    return frame
 
+
+# --- treatment coding and design ------------------------------------------------
 
 @dataclass(frozen=True)
 class _Coding:
-    """How the treatment enters: indicator (or numeric) columns and the contrast's scale."""
+    """The two arms compared; every other arm enters the models as a further indicator."""
 
     column: str
-    control: object
-    treated: object
-    numeric: bool
-    levels: list  # non-control levels (categorical) in order
-    scale: float
-
-    @property
-    def names(self) -> list[str]:
-        return [self.column] if self.numeric else [f"{self.column}[T.{lvl}]" for lvl in self.levels]
-
-    @property
-    def name(self) -> str:
-        return self.column if self.numeric else f"{self.column}[T.{self.treated}]"
+    control: str
+    treated: str
 
     @property
     def patsy_term(self) -> str:
-        return self.column if self.numeric else f"C({self.column}, Treatment({self.control!r}))"
+        return f"C({self.column}, Treatment({self.control!r}))"
 
     @property
     def patsy_name(self) -> str:
-        return self.column if self.numeric else f"{self.patsy_term}[T.{self.treated}]"
+        return f"{self.patsy_term}[T.{self.treated}]"
 
-    def matrix(self, values: pd.Series) -> np.ndarray:
-        if self.numeric:
-            return values.to_numpy(float)[:, None]
-        return np.column_stack([(values == lvl).to_numpy(float) for lvl in self.levels])
+    def others(self, arms: pd.Series) -> list[str]:
+        """The arms of a prepared (categorical) treatment column other than control, in order."""
+        return [lvl for lvl in arms.cat.categories if lvl != self.control]
+
+    def describe(self, arms: pd.Series) -> str:
+        """The arms line of a result, control as the reference."""
+        return io.describe_arms(pd.Categorical([], categories=[self.control, *self.others(arms)]))
 
 
-def _coding(values: pd.Series, column: str, control, treated) -> _Coding:
-    if pd.api.types.is_bool_dtype(values) or (pd.api.types.is_numeric_dtype(values)
-                                              and not isinstance(values.dtype, pd.CategoricalDtype)):
-        control = 0 if control is None else control
-        treated = 1 if treated is None else treated
-        for arg, value in (("control", control), ("treated", treated)):
-            if not isinstance(value, (int, float, np.number)) or isinstance(value, bool):
-                raise ValueError(f"{arg} must be a number for the numeric treatment {column!r}, got {value!r}")
-        if control == treated:
-            raise ValueError(f"control and treated must differ, both are {control!r}")
-        return _Coding(column, control, treated, True, [], float(treated - control))
-    levels = list(io.arm_factor(values, column=column).categories)
-    control = levels[0] if control is None else control
-    if control not in levels:
-        raise ValueError(f"control={control!r} is not a value of {column!r}; values: {levels}")
+def _numeric_codes(values: pd.Series) -> bool:
+    """Whether a treatment column holds numeric or boolean codes (not text or categories)."""
+    return pd.api.types.is_numeric_dtype(values.dtype) and not isinstance(values.dtype, pd.CategoricalDtype)
+
+
+def _coding(levels: list[str], numeric: bool, column: str, control, treated) -> _Coding:
+    """The arms compared: ``control`` (default the reference arm, ``levels[0]``) and ``treated``.
+
+    ``levels`` are the arms as :func:`analysis.io.arm_factor` orders them; a numeric
+    treatment with more than two codes needs both arms named (never a linear dose).
+    """
+    if len(levels) < 2:
+        raise ValueError(f"treatment {column!r} has a single arm {levels}: mediation compares two arms")
+    if numeric and len(levels) > 2 and (control is None or treated is None):
+        raise ValueError(f"treatment {column!r} has {len(levels)} numeric codes {levels}: they are read as arms, "
+                         "not as a linear dose; name the two arms compared with both control= and treated= "
+                         "(the other arms enter the models as further indicators)")
+    control = levels[0] if control is None else _arm(control, levels, column, "control")
     others = [lvl for lvl in levels if lvl != control]
     if treated is None:
-        if len(others) != 1:
-            raise ValueError(f"treatment {column!r} has {len(levels)} levels {levels}: name the "
-                             "treated level with treated=")
-        treated = others[0]
-    if treated not in others:
-        raise ValueError(f"treated={treated!r} is not a value of {column!r} other than control; "
-                         f"values: {levels}")
-    return _Coding(column, control, treated, False, others, 1.0)
+        if len(others) > 1:
+            raise ValueError(f"treatment {column!r} has {len(levels)} levels {levels}: name the treated level "
+                             "with treated=")
+        return _Coding(column, control, others[0])
+    treated = _arm(treated, levels, column, "treated")
+    if treated == control:
+        raise ValueError(f"treated={treated!r} is also the control arm of {column!r}; name another arm: {others}")
+    return _Coding(column, control, treated)
+
+
+def _arm(value, levels: list[str], column: str, argument: str) -> str:
+    """A ``control``/``treated`` argument as the arm label :func:`analysis.io.arm_factor` gives it."""
+    label = str(io.arm_factor(pd.Series([value]), column=argument).categories[0])
+    if label not in levels:
+        raise ValueError(f"{argument}={value!r} is not a value of {column!r}; values: {levels}")
+    return label
+
+
+def _require_arms(coding: _Coding, arms: pd.Series, data: pd.DataFrame, columns: list[str], who: str) -> None:
+    """Refuse when the control or treated arm has no row with all of ``columns`` observed.
+
+    The problem names the columns missing in every row of that arm (e.g. an
+    outcome never observed under treatment).
+    """
+    complete = data[columns].notna().all(axis=1).to_numpy()
+    problems = []
+    for role, level in (("control", coding.control), ("treated", coding.treated)):
+        mine = (arms == level).to_numpy()
+        if (mine & complete).any():
+            continue
+        rows = data.loc[mine, columns]
+        empty = [c for c in columns if rows[c].isna().all()]
+        lacking = (f"{', '.join(empty)} missing in all its {len(rows)} rows" if empty
+                   else f"none of its {len(rows)} rows has {', '.join(columns)} all observed")
+        problems.append(io.Problem(coding.column, f"{who}: the {role} arm {level!r} has no complete rows "
+                                                  f"({lacking}), so it cannot be compared"))
+    if problems:
+        raise io.DataValidationError(problems)
 
 
 @dataclass(frozen=True)
@@ -697,31 +706,39 @@ class _Design:
     """Design matrices: mediator model [1, treatment, covariates], outcome model [..., mediator]."""
 
     coding: _Coding
+    mediator: str
+    outcome: str
+    covariates: list
     mediator_matrix: np.ndarray
     outcome_matrix: np.ndarray
     mediator_names: list
     outcome_names: list
-    mediator_index: int  # column of the contrast in both matrices
+    mediator_index: int  # column of the treated arm's indicator in both matrices
+    arms: str
 
     @property
-    def control(self):
+    def control(self) -> str:
         return self.coding.control
 
     @property
-    def treated(self):
+    def treated(self) -> str:
         return self.coding.treated
 
-    @property
-    def scale(self) -> float:
-        return self.coding.scale
+    def values(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The mediator and the outcome of the model rows."""
+        return frame[self.mediator].to_numpy(float), frame[self.outcome].to_numpy(float)
 
 
-def _design(frame: pd.DataFrame, treatment: str, mediator: str, covariates, control, treated) -> _Design:
-    coding = _coding(frame[treatment], treatment, control, treated)
-    blocks, names = [np.ones((len(frame), 1)), coding.matrix(frame[treatment])], ["(Intercept)", *coding.names]
+def _design(frame: pd.DataFrame, coding: _Coding, mediator: str, outcome: str, covariates) -> _Design:
+    """Both models' matrices from prepared rows (treatment categorical, as :func:`analysis.io.model_frame`)."""
+    arms = frame[coding.column]
+    others = coding.others(arms)
+    plain = (coding.control, others) == ("0", ["1"])  # a 0/1 code is its own indicator, named as lm names it
+    blocks = [np.ones((len(frame), 1)), *[(arms == lvl).to_numpy(float)[:, None] for lvl in others]]
+    names = ["(Intercept)", *([coding.column] if plain else [f"{coding.column}[T.{lvl}]" for lvl in others])]
     for column in covariates:
         values = frame[column]
-        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        if pd.api.types.is_numeric_dtype(values) and not isinstance(values.dtype, pd.CategoricalDtype):
             blocks.append(values.to_numpy(float)[:, None])
             names.append(column)
         else:
@@ -730,27 +747,68 @@ def _design(frame: pd.DataFrame, treatment: str, mediator: str, covariates, cont
             names += [f"{column}[T.{lvl}]" for lvl in dummies.columns]
     x_m = np.column_stack(blocks)
     x_y = np.column_stack([x_m, frame[mediator].to_numpy(float)])
-    index = names.index(coding.name)
-    return _Design(coding, x_m, x_y, names, [*names, mediator], index)
+    return _Design(coding, mediator, outcome, list(covariates), x_m, x_y, names, [*names, mediator],
+                   1 + others.index(coding.treated), coding.describe(arms))
 
 
-def _prepare(data, treatment, mediator, outcome, covariates, control, treated):
-    """Complete rows, checked design matrices (full rank), number of rows dropped."""
+def _prepare(data, treatment, mediator, outcome, covariates, control, treated,
+             who: str) -> tuple[io.ModelFrame, _Design]:
+    """Checked complete rows (:func:`analysis.io.model_frame`) and identified design matrices."""
     covariates = list(covariates)
-    _require_numeric(data, [mediator, outcome], present=[treatment, *covariates])
-    used = list(dict.fromkeys([treatment, mediator, outcome, *covariates]))
-    frame = data[used].dropna()
-    if len(frame) < 3:
-        raise ValueError(f"only {len(frame)} complete rows in columns {used}")
-    design = _design(frame, treatment, mediator, covariates, control, treated)
-    for matrix, names, model in ((design.mediator_matrix, design.mediator_names, "mediator"),
-                                 (design.outcome_matrix, design.outcome_names, "outcome")):
-        rank = np.linalg.matrix_rank(matrix)
-        if rank < matrix.shape[1]:
-            constant = [n for n, col in zip(names[1:], matrix.T[1:]) if np.ptp(col) == 0]
-            raise ValueError(f"the {model} model's design has rank {rank} < {matrix.shape[1]} "
-                             f"columns {names}: constant {constant or 'none'}; drop a collinear covariate")
-    return frame, design, len(data) - len(frame)
+    frame = io.model_frame(data, numeric=[mediator, outcome], other=covariates, arm=treatment, who=who)
+    arms = pd.Series(io.arm_factor(data[treatment], column=treatment, by_index=True), index=data.index)
+    coding = _coding(list(arms.cat.categories), _numeric_codes(data[treatment]), treatment, control, treated)
+    _require_arms(coding, arms, data, [mediator, outcome, *covariates], who)
+    design = _design(frame.data, coding, mediator, outcome, covariates)
+    io.check_design(design.outcome_matrix, design.outcome_names, who=who, intercept="(Intercept)")
+    n, p = design.outcome_matrix.shape
+    if n <= p:
+        raise io.DataValidationError([io.Problem(
+            ", ".join(design.outcome_names[1:]), f"{who}: {n} complete rows for the {p} coefficients of the outcome "
+                                                 f"model; at least {p + 1} are needed to estimate its residual "
+                                                 "variance")])
+    return frame, design
+
+
+def _single_level(frame: io.ModelFrame, design: _Design, n_boot: int, seed: int, ci: str,
+                  conf_level: float) -> MediationResult:
+    """Estimates, bootstrap and jackknife of two linear models on prepared rows, with sensitivity."""
+    y_m, y_y = design.values(frame.data)
+    x_m, x_y = design.mediator_matrix, design.outcome_matrix
+    messages = []
+    estimate = _effects_from(_ols(x_m, y_m).coef[None], _ols(x_y, y_y).coef[None], design)[0]
+    draws, dropped = _bootstrap(x_m, y_m, x_y, y_y, design, n_boot, np.random.default_rng(seed))
+    if dropped:
+        messages.append(f"{dropped} of {n_boot} bootstrap replicates dropped: a resample left a "
+                        "model without variation in a column (e.g. no one in an arm)")
+    jack, unused = _jackknife(x_m, y_m, x_y, y_y, design)
+    if unused:
+        messages.append(f"{unused} rows have leverage 1 (a category held by one row): they are "
+                        "left out of the jackknife for the BCa acceleration")
+    table, ci_messages = _effect_table(estimate, draws, jack, ci, conf_level)
+    messages += ci_messages
+    if table.loc["Total Effect", "ci_low"] <= 0 <= table.loc["Total Effect", "ci_high"]:
+        messages.append("the total effect's interval includes 0: the proportion mediated is "
+                        "unstable and hard to interpret")
+    result = MediationResult(
+        table=table,
+        paths=_ols_paths(x_m, y_m, x_y, y_y, design),
+        mediator_model=ols_table(x_m, y_m, design.mediator_names),
+        outcome_model=ols_table(x_y, y_y, design.outcome_names),
+        draws=pd.DataFrame(draws, columns=list(EFFECTS)),
+        jackknife=pd.DataFrame(jack, columns=list(EFFECTS)),
+        sensitivity=None,
+        kind="single-level", treatment=design.coding.column, mediator=design.mediator, outcome=design.outcome,
+        covariates=design.covariates, control=design.control, treated=design.treated,
+        ci_method=ci, conf_level=conf_level, n_boot=n_boot, seed=seed,
+        nobs=len(frame.data), n_dropped=frame.n_dropped,
+        notes=["ACME and ADE are the same under treatment and control (no treatment-mediator "
+               "interaction); their common value is reported",
+               "causal reading assumes sequential ignorability: no unmeasured confounding of "
+               "treatment-mediator, treatment-outcome and mediator-outcome; see sensitivity", *frame.notes],
+        warnings=messages, data=frame.data, arms=design.arms,
+    )
+    return replace(result, sensitivity=medsens(result))
 
 
 # --- least squares ------------------------------------------------------------------
@@ -805,24 +863,12 @@ def _t_table(estimate, se, df, index) -> pd.DataFrame:
                          "ci_low": estimate - half, "ci_high": estimate + half}, index=index)
 
 
-def _scaled(row: pd.Series, scale: float) -> pd.Series:
-    """A fixed-effect row for a contrast of ``scale`` units of the treatment."""
-    out = row[["estimate", "se", "df", "t", "p", "ci_low", "ci_high"]].astype(float).copy()
-    for key in ("estimate", "se", "ci_low", "ci_high"):
-        out[key] *= scale
-    if scale < 0:
-        out["ci_low"], out["ci_high"] = out["ci_high"], out["ci_low"]
-        out["t"] = -out["t"]
-    return out
-
-
 def _ols_paths(x_m, y_m, x_y, y_y, design: _Design) -> pd.DataFrame:
-    k, s = design.mediator_index, design.scale
+    k = design.mediator_index
     med = ols_table(x_m, y_m, design.mediator_names)
     out = ols_table(x_y, y_y, design.outcome_names)
     total = ols_table(x_m, y_y, design.mediator_names)
-    return pd.DataFrame({"a": _scaled(med.iloc[k], s), "b": out.iloc[-1],
-                         "c_prime": _scaled(out.iloc[k], s), "c": _scaled(total.iloc[k], s)}).T
+    return pd.DataFrame({"a": med.iloc[k], "b": out.iloc[-1], "c_prime": out.iloc[k], "c": total.iloc[k]}).T
 
 
 # --- effects, bootstrap, jackknife ---------------------------------------------------
@@ -836,8 +882,8 @@ def _effects(acme: np.ndarray, ade: np.ndarray) -> np.ndarray:
 
 def _effects_from(coef_m: np.ndarray, coef_y: np.ndarray, design: _Design) -> np.ndarray:
     """Effects (rows: fits) from mediator and outcome coefficients (rows: fits)."""
-    k, s = design.mediator_index, design.scale
-    return _effects(coef_m[:, k] * coef_y[:, -1] * s, coef_y[:, k] * s)
+    k = design.mediator_index
+    return _effects(coef_m[:, k] * coef_y[:, -1], coef_y[:, k])
 
 
 def _resample_counts(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
@@ -945,6 +991,6 @@ def _sensitivity_variance(rho, x_m, x_y, rss_m, rss_y, n, design: _Design, a, b)
                      [w[1, 0] * x_y.T @ x_m, w[1, 1] * x_y.T @ x_y]])
     cov = np.linalg.inv(info)
     k = design.mediator_index
-    var_a = cov[k, k] * design.scale ** 2
+    var_a = cov[k, k]
     var_b = cov[p_m + x_y.shape[1] - 1, p_m + x_y.shape[1] - 1]
     return float(a ** 2 * var_b + b ** 2 * var_a)

@@ -63,7 +63,6 @@ import pandas as pd
 from scipy import optimize, stats
 
 from . import io
-from .mediation import _check_unique, _require_numeric
 
 __all__ = ["PanelResult", "riclpm", "clpm", "compare", "directions", "LAGS"]
 
@@ -215,9 +214,18 @@ def riclpm(data: pd.DataFrame, x: str, y: str, group: str = "participant_id", wa
 
     Raises
     ------
+    analysis.io.DataValidationError
+        If a column is missing, ``x`` or ``y`` is not numeric, waves are not whole
+        numbers, a person has two rows for one wave (:func:`analysis.io.model_frame`),
+        a variable is constant at a wave, or, among the people observed at every
+        wave, one variable is a linear function of others
+        (:func:`analysis.io.check_design`); each problem names the variable and wave.
     ValueError
-        If a column is missing, ``x`` or ``y`` is not numeric, a person has two
-        rows for one wave, fewer than 3 waves are present, or ``conf_level`` is not
+        If ``x`` and ``y`` are the same column, fewer than 3 waves are present, a
+        variable has fewer than 2 observed values at a wave, there are not more
+        people than observed variables (``2 * waves``; the message says how many
+        are needed), the model is not identified on the data (a singular
+        covariance matrix: no ``LinAlgError`` escapes), or ``conf_level`` is not
         in (0, 1).
 
     Notes
@@ -326,25 +334,39 @@ def directions(result: PanelResult, x_label: str | None = None, y_label: str | N
 
 # --- data --------------------------------------------------------------------
 
-def _wide(data: pd.DataFrame, x: str, y: str, group: str, wave: str, min_waves: int):
-    """Wide matrix (people x [x1, y1, x2, y2, ...]), wave labels, people dropped."""
-    _require_numeric(data, [x, y], present=[group, wave])
-    _check_unique(data, group, wave)
-    frame = data[[group, wave, x, y]].dropna(subset=[x, y], how="all")
-    waves = sorted(frame[wave].dropna().unique())
+def _wide(data: pd.DataFrame, x: str, y: str, group: str, wave: str, min_waves: int, who: str = "riclpm"):
+    """Wide matrix (people x [x1, y1, x2, y2, ...]), wave labels, people dropped.
+
+    The columns are checked by :func:`analysis.io.model_frame` (numbers, whole-number
+    waves, one row per person and wave); rows without ``x`` and ``y`` are left out.
+    """
+    checked = io.model_frame(data, partial=[x, y], group=group, wave=wave, who=who).data
+    frame = checked[[group, wave, x, y]].dropna(subset=[x, y], how="all")
+    waves = sorted(frame[wave].unique())
     if len(waves) < min_waves:
-        raise ValueError(f"column {wave!r}: the model needs at least {min_waves} waves with data, "
+        raise ValueError(f"{who}: column {wave!r}: the model needs at least {min_waves} waves with data, "
                          f"found {len(waves)}: {waves}")
     wide = frame.pivot(index=group, columns=wave, values=[x, y])
-    counts = wide.count()
-    sparse = counts[counts < 2]
-    if len(sparse):
-        shown = ", ".join(f"{column} at wave {w}: {int(c)}" for (column, w), c in sparse.items())
-        raise ValueError(f"every variable needs at least 2 observed values at every wave; observed: {shown}")
+    _check_observed(wide, who)
     values = np.stack([wide[x][waves].to_numpy(float), wide[y][waves].to_numpy(float)], axis=2)
     values = values.reshape(len(wide), -1)
     people = data[group].nunique()
     return values, [io._plain(w) for w in waves], people - len(values)
+
+
+def _check_observed(wide: pd.DataFrame, who: str) -> None:
+    """Every variable needs at least two observed values at every wave, not all equal."""
+    counts = wide.count()
+    sparse = counts[counts < 2]
+    if len(sparse):
+        shown = ", ".join(f"{column} at wave {w}: {int(c)}" for (column, w), c in sparse.items())
+        raise ValueError(f"{who}: every variable needs at least 2 observed values at every wave; observed: {shown}")
+    constant = [io.Problem(column, f"{who}: constant at wave {io._plain(w)} (all {counts[(column, w)]} observed "
+                                   f"values are {io._plain(wide[column][w].dropna().iloc[0])}): its variance is 0, "
+                                   "so the model is not identified; leave this wave out or check the data")
+                for (column, w), distinct in wide.nunique().items() if distinct < 2]
+    if constant:
+        raise io.DataValidationError(constant)
 
 
 @dataclass(frozen=True)
@@ -658,9 +680,44 @@ def _vcov(information: np.ndarray):
 
 
 def _fit(data, x, y, group, wave, equal_lags, conf_level, random_intercepts) -> PanelResult:
+    """Check the data, then estimate; a singular matrix on the way is reported in words."""
+    who = "riclpm" if random_intercepts else "clpm"
     if not 0 < conf_level < 1:
         raise ValueError(f"conf_level must be in (0, 1), got {conf_level!r}")
-    values, waves, n_dropped = _wide(data, x, y, group, wave, min_waves=3 if random_intercepts else 2)
+    if x == y:
+        raise ValueError(f"{who}: x and y are both {x!r}; a cross-lagged model needs two different variables")
+    values, waves, n_dropped = _wide(data, x, y, group, wave, 3 if random_intercepts else 2, who)
+    _check_identified(values, x, y, waves, who)
+    try:
+        return _estimate(values, waves, n_dropped, x, y, equal_lags, conf_level, random_intercepts)
+    except np.linalg.LinAlgError as error:
+        raise ValueError(f"{who}: the model is not identified on these data ({error}): the covariance matrix of "
+                         f"{x} and {y} over waves {waves} is singular, e.g. a variable that is constant or a "
+                         "linear function of others among the people observed together, or too few people "
+                         "in a pattern of missing waves") from None
+
+
+def _check_identified(values: np.ndarray, x: str, y: str, waves: list, who: str) -> None:
+    """Refuse too few people, and constant or collinear variables among people seen at every wave.
+
+    The unrestricted (h1) model estimates the covariance matrix of the ``2 T``
+    observed variables, which needs at least ``2 T + 1`` people. The design check
+    (:func:`analysis.io.check_design`) runs on the people observed at every wave
+    when there are enough of them; otherwise a singular matrix is caught in the fit.
+    """
+    n, p = values.shape
+    if n <= p:
+        raise ValueError(f"{who}: {n} people with data, but {x} and {y} at {len(waves)} waves ({p} variables) "
+                         f"need at least {p + 1} people to estimate their covariance matrix")
+    complete = values[~np.isnan(values).any(axis=1)]
+    if len(complete) > p:
+        names = [f"{name} at wave {w}" for w in waves for name in (x, y)]
+        io.check_design(np.column_stack([np.ones(len(complete)), complete]), ["Intercept", *names], who=who)
+
+
+def _estimate(values: np.ndarray, waves: list, n_dropped: int, x: str, y: str, equal_lags: bool,
+              conf_level: float, random_intercepts: bool) -> PanelResult:
+    """Maximum-likelihood fit of checked wide data, with fit measures and tables."""
     patterns = _patterns(values)
     n = len(values)
     spec = _spec(len(waves), random_intercepts, equal_lags)
