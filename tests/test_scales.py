@@ -529,3 +529,130 @@ def test_reliability_by_wave_matches_reliability_on_each_wave():
     assert table.loc[2, "alpha"] == pytest.approx(wave2.alpha, abs=1e-12)
     assert table.loc[2, "n"] == wave2.n
     assert list(table.index) == sorted(data.wave.unique())
+
+
+# ------------------------------------------------ instruments the data carry (defined in a mapping)
+
+
+def _custom_trial():
+    """_long_trial with its PHQ-9 total renamed to a user-defined well-being total (higher is better)."""
+    from analysis import io
+
+    wellbeing, _ = io.read.define_instrument(
+        "wb", {"label": "Well-being", "total_range": [0, 27], "higher_is_better": True, "reliability": 0.8})
+    data = _long_trial().rename(columns={"phq9_total": "wb_total"}).drop(columns=scales.get("phq9").items)
+    data.attrs["instruments"] = {"wb": wellbeing}
+    return data, wellbeing
+
+
+def test_get_finds_instruments_the_data_carry_and_lists_them_when_unknown():
+    data, wellbeing = _custom_trial()
+    assert scales.get("wb", data) is wellbeing
+    assert scales.get("wb", data["wb_total"]) == wellbeing  # a column keeps (a copy of) the table's attrs
+    assert scales.get("phq9", data) is scales.INSTRUMENTS["phq9"]
+    with pytest.raises(ValueError, match=r"unknown instrument 'wb'; known instruments: .*'phq9'"):
+        scales.get("wb")
+    with pytest.raises(ValueError, match=r"unknown instrument 'brs'; known instruments: .*'wb'"):
+        scales.get("brs", data)
+    assert "wb" not in scales.INSTRUMENTS  # the registry is left as it is
+
+
+def test_change_table_follows_the_direction_and_reliability_of_a_defined_instrument():
+    data, wellbeing = _custom_trial()
+    table = scales.change_table(data, "wb").set_index("participant_id")
+    assert table.attrs["reliability"] == wellbeing.reference_alpha
+    assert "published alpha" in table.attrs["reliability_source"]
+    # a: 27 -> 9 and c: 9 -> 27 are the same size of change; on a higher-is-better scale the fall is the bad one
+    assert table.loc["a", "category"] == "deteriorated" and table.loc["c", "category"] == "improved"
+    symptoms = scales.change_table(_long_trial(), "phq9", reliability=wellbeing.reference_alpha)
+    assert symptoms.set_index("participant_id").loc["c", "category"] == "deteriorated"
+
+
+def test_baseline_reliability_says_where_it_comes_from():
+    data = _long_trial().assign(phq9_1=lambda d: d["phq9_1"].where(d["participant_id"] != "b", 0))
+    given, source = scales.baseline_reliability(data, "phq9", 0.7)
+    assert (given, source) == (0.7, "as given")
+    alpha, source = scales.baseline_reliability(data, "phq9")
+    baseline = data[data.wave == 0]
+    assert alpha == pytest.approx(scales.reliability(baseline[scales.get("phq9").items], missing="listwise").alpha)
+    assert "items at baseline" in source
+    totals = data.drop(columns=scales.get("phq9").items)
+    published, source = scales.baseline_reliability(totals, "phq9")
+    assert published == scales.get("phq9").reference_alpha and "published" in source
+    none, source = scales.baseline_reliability(totals.rename(columns={"phq9_total": "gse_total"}), "gse")
+    assert none is None and "no published reliability" in source
+    with pytest.raises(ValueError, match="GSE-10 has no item columns"):
+        scales.change_table(totals.rename(columns={"phq9_total": "gse_total"}), "gse")
+
+
+def test_has_items_needs_every_item_column():
+    data = _long_trial()
+    assert scales.has_items(data, "phq9")
+    assert not scales.has_items(data.drop(columns="phq9_9"), "phq9")
+    assert not scales.has_items(data.rename(columns={"phq9_total": "bdi_total"}), "bdi")
+
+
+def test_score_a_defined_instrument_reverse_keys_and_prorates():
+    from analysis import io
+
+    brs, _ = io.read.define_instrument("brs", {"items": 6, "item_range": [1, 5], "reverse": [2, 4, 6],
+                                               "higher_is_better": True, "max_missing": 1})
+    items = pd.DataFrame([[1, 1, 1, 1, 1, 1],       # 3 * 1 + 3 * (6 - 1) = 18
+                          [5, 1, 5, 1, 5, NAN],     # 5 answered, all 5 after reversing: 25 / 5 * 6 = 30
+                          [5, 1, 5, 1, NAN, NAN]],  # 2 missing > max_missing: no total
+                         columns=brs.items)
+    total = scales.score(items, brs)
+    assert total.iloc[:2].tolist() == [18.0, 30.0] and np.isnan(total.iloc[2])
+    with pytest.raises(ValueError, match=r"'brs_2' has values outside 1..5: \[6.0\]"):
+        scales.score(items.assign(brs_2=6), brs)
+
+
+# ------------------------------------------------ reports on sums only, defined instruments, no SE measure
+
+
+def _totals_only_file(tmp_path, rename=None):
+    """The synthetic trial as a sum-scores export: totals, no items."""
+    from analysis import simulate
+
+    data, _ = simulate.trial(n_per_arm=40, seed=5)
+    items = [c for key in ("gse", "phq9", "gad7") for c in scales.get(key).items]
+    path = tmp_path / "totals.csv"
+    data.drop(columns=[c for c in items if c in data.columns]).rename(columns=rename or {}).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.slow
+def test_data_quality_and_mixed_reports_run_on_totals_only(tmp_path):
+    from analysis import report
+
+    path = _totals_only_file(tmp_path)
+    quality = report.run_notebook("01_data_quality", {"data": str(path), "quick": True}, tmp_path)
+    assert quality.ok, quality.error
+    html = (tmp_path / "01_data_quality.html").read_text()
+    assert "Traceback" not in html and "totals only in these data, no item plots" in html
+    assert "published alpha of the PHQ-9" in html and "no reliable change" in html  # GSE: no published alpha
+    mixed = report.run_notebook("02_mixed_effects", {"data": str(path), "quick": True, "reliability": 0.8},
+                                tmp_path)
+    assert mixed.ok, mixed.error
+    html = (tmp_path / "02_mixed_effects.html").read_text()
+    assert "Traceback" not in html and "report parameter <code>reliability</code>" in html
+
+
+@pytest.mark.slow
+def test_reports_take_a_defined_instrument_and_no_self_efficacy_measure(tmp_path):
+    from analysis import report
+
+    path = _totals_only_file(tmp_path, rename={"phq9_total": "mood_total"})
+    mapping = tmp_path / "mapping.yml"
+    mapping.write_text("instruments:\n  mood:\n    label: Mood scale\n    total_range: [0, 27]\n"
+                       "    higher_is_better: false\n    reliability: 0.9\n")
+    params = {"data": str(path), "mapping": str(mapping), "se_instrument": None,
+              "symptom_instruments": ["mood"], "quick": True}
+    run = report.run_notebook("02_mixed_effects", params, tmp_path)
+    assert run.ok, run.error
+    html = (tmp_path / "02_mixed_effects.html").read_text()
+    assert "Traceback" not in html and "Mood scale" in html and "favours" in html
+    assert "No self-efficacy measure" in html and "published alpha of the Mood scale" in html
+    bayes = report.run_notebook("03_bayesian_growth", params, tmp_path)
+    assert bayes.ok, bayes.error
+    assert "This report is skipped: no self-efficacy measure" in (tmp_path / "03_bayesian_growth.html").read_text()

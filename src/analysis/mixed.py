@@ -416,7 +416,7 @@ def decompose(data: pd.DataFrame, var: str, group: str) -> pd.DataFrame:
 
 def growth(data: pd.DataFrame, outcome: str, *, time: str = "time", arm: str = "arm",
            group: str = "participant_id", random_slope: bool = True,
-           reml: bool = True) -> LmmResult:
+           reml: bool = True, wave: str = "wave") -> LmmResult:
     """Growth model of an outcome by arm: ``outcome ~ time * arm + (time | group)``.
 
     Parameters
@@ -435,6 +435,9 @@ def growth(data: pd.DataFrame, outcome: str, *, time: str = "time", arm: str = "
         A random slope that the data cannot identify (at most two waves per
         participant) falls back to intercepts, with a warning in the result.
     reml : bool, default True
+    wave : str, default "wave"
+        Wave column; where the data have it, one row per participant and wave is
+        required (duplicated rows are refused).
 
     Returns
     -------
@@ -442,14 +445,15 @@ def growth(data: pd.DataFrame, outcome: str, *, time: str = "time", arm: str = "
         ``time`` is the reference arm's mean slope per time unit and
         ``time:arm[T.a]`` the difference of arm ``a``'s mean slope from it.
     """
-    frame = io.model_frame(data, numeric=[outcome, time], arm=arm, group=group, who="growth")
+    frame = io.model_frame(data, numeric=[outcome, time], arm=arm, group=group, wave=_present(data, wave),
+                           who="growth")
     formula = f"{outcome} ~ {_growth_terms(frame, time)}"
     return _family_fit(frame, formula, group, time if random_slope else None, reml)
 
 
 def within_between(data: pd.DataFrame, outcome: str, predictor: str, *, time: str = "time",
                    arm: str = "arm", group: str = "participant_id", random_slope: bool = True,
-                   reml: bool = True) -> LmmResult:
+                   reml: bool = True, wave: str = "wave") -> LmmResult:
     """Outcome on a time-varying predictor split into within- and between-person parts.
 
     Fits ``outcome ~ time * arm + {predictor}_within + {predictor}_between +
@@ -468,6 +472,8 @@ def within_between(data: pd.DataFrame, outcome: str, predictor: str, *, time: st
         As in :func:`growth`.
     random_slope, reml : bool
         As in :func:`growth`.
+    wave : str, default "wave"
+        As in :func:`growth`.
 
     Returns
     -------
@@ -481,7 +487,7 @@ def within_between(data: pd.DataFrame, outcome: str, predictor: str, *, time: st
     a smaller share of a scale's reliable variance.
     """
     frame = io.model_frame(data, numeric=[outcome, predictor, time], arm=arm, group=group,
-                           who="within_between")
+                           wave=_present(data, wave), who="within_between")
     parts = decompose(frame.data, predictor, group)
     formula = (f"{outcome} ~ {_growth_terms(frame, time)}"
                f" + {predictor}_within + {predictor}_between")
@@ -530,7 +536,7 @@ def lagged(data: pd.DataFrame, outcome: str, predictor: str, *, wave: str = "wav
 
 def sources(data: pd.DataFrame, outcome: str = "gse_total", columns: tuple[str, ...] = SOURCES,
             *, time: str = "time", arm: str = "arm", group: str = "participant_id",
-            reml: bool = True) -> LmmResult:
+            reml: bool = True, wave: str = "wave") -> LmmResult:
     """Bandura's four sources of self-efficacy predicting SE, within and between persons.
 
     Fits ``outcome ~ time * arm + sum_k (src_k_within + src_k_between) +
@@ -545,7 +551,7 @@ def sources(data: pd.DataFrame, outcome: str = "gse_total", columns: tuple[str, 
     outcome : str, default "gse_total"
     columns : tuple of str, default :data:`SOURCES`
         Source columns.
-    time, arm, group : str
+    time, arm, group, wave : str
         As in :func:`growth`.
     reml : bool, default True
 
@@ -553,7 +559,8 @@ def sources(data: pd.DataFrame, outcome: str = "gse_total", columns: tuple[str, 
     -------
     LmmResult
     """
-    frame = io.model_frame(data, numeric=[outcome, *columns, time], arm=arm, group=group, who="sources")
+    frame = io.model_frame(data, numeric=[outcome, *columns, time], arm=arm, group=group,
+                           wave=_present(data, wave), who="sources")
     parts = frame.data
     for column in columns:
         parts = decompose(parts, column, group)
@@ -783,6 +790,11 @@ def describe_effects(table: pd.DataFrame, outcome: str, higher_is_better: bool,
 def _growth_terms(frame: io.ModelFrame, time: str) -> str:
     """``time * arm``, or ``time`` alone when the data hold a single arm."""
     return f"{time} * {frame.arm}" if frame.has_arms else time
+
+
+def _present(data: pd.DataFrame, column: str) -> str | None:
+    """``column`` if the data have it (an optional key such as the wave), else None."""
+    return column if column in data.columns else None
 
 
 def _family_fit(frame: io.ModelFrame, formula: str, group: str, slope: str | None,

@@ -17,6 +17,12 @@ key       instrument  items  range    prorating  severity bands (lower bound: la
 ``pcl5``  PCL-5       total  0-80     n/a        0 below cut-off, 33 probable PTSD
 ========  ==========  =====  =======  =========  =======================================
 
+Instruments the registry lacks are defined in a mapping's ``instruments:`` section
+(:func:`analysis.io.read.define_instrument`); the loaded table carries every
+instrument it holds in ``data.attrs["instruments"]`` (``{key: Instrument}``), and
+``get(key, data)`` finds them there as well as in the registry. Every function
+here that takes a table and an instrument key looks the key up that way.
+
 Prorating rule: a total is computed when at most 20% of the items are missing,
 ``floor(0.2 * n_items)`` items (GSE 2, PHQ-9 1, GAD-7 1, CES-D 4). The prorated
 total is the mean of the answered items times the number of items; it is not
@@ -28,6 +34,10 @@ Feldt confidence interval, corrected item-total correlations, alpha if item
 dropped), with psych's pairwise handling of missing responses by default, and
 the omega total of ``psych::omega(x, nfactors = 1)`` evaluated at the exact
 minres optimum (psych's own value stops at its optimiser tolerance).
+:func:`baseline_reliability` says which reliability reliable change uses: one
+given, the alpha of the baseline items, or, without items, the instrument's
+published alpha (``reference_alpha``: PHQ-9 0.89, GAD-7 0.92, CES-D 0.85,
+BDI-II 0.92, PCL-5 0.94; none for the GSE).
 :func:`reliable_change` implements the Jacobson and Truax (1991) reliable change
 index and clinical-significance categories.
 """
@@ -45,8 +55,10 @@ __all__ = [
     "INSTRUMENTS",
     "Instrument",
     "Reliability",
+    "baseline_reliability",
     "change_table",
     "get",
+    "has_items",
     "jt_cutoff",
     "reliability",
     "reliable_change",
@@ -58,7 +70,7 @@ __all__ = [
     "severity",
 ]
 
-CONSTRUCTS = ("self_efficacy", "depression", "anxiety", "ptsd")
+CONSTRUCTS = ("self_efficacy", "depression", "anxiety", "ptsd", "other")
 RELIABLE_CHANGE_CATEGORIES = ("deteriorated", "unchanged", "improved", "recovered")
 MISSING_METHODS = ("pairwise", "listwise")
 # psych's minres bounds each uniqueness below at 0.005 (communality <= 0.995).
@@ -92,15 +104,16 @@ class Instrument:
         Largest number of missing items for which a prorated total is still
         computed (``floor(0.2 * n_items)``: at most 20% missing).
     construct : str, default "depression"
-        One of ``"self_efficacy"``, ``"depression"``, ``"anxiety"``, ``"ptsd"``.
+        One of ``"self_efficacy"``, ``"depression"``, ``"anxiety"``, ``"ptsd"``,
+        ``"other"`` (instruments defined in a mapping).
     higher_is_better : bool, default False
         Whether higher totals indicate better functioning.
     cutoff : float, optional
         Clinical cut-off used for "recovered" in :func:`change_table`: scores at or
         beyond it (at or above for symptoms) are on the dysfunctional side.
     reference_alpha : float, optional
-        Published internal consistency, used as the reliability of total-only
-        instruments (no items to compute alpha from).
+        Published internal consistency, used as the reliability when the data
+        hold the total only (no items to compute alpha from).
     citation : str, default ""
         Reference for the instrument, its bands, cut-off and reference alpha.
     """
@@ -188,10 +201,12 @@ INSTRUMENTS: dict[str, Instrument] = {
         max_missing=1,
         construct="depression",
         cutoff=10,
+        reference_alpha=0.89,
         citation=(
             "Kroenke, K., Spitzer, R. L., & Williams, J. B. W. (2001). The PHQ-9: "
             "Validity of a brief depression severity measure. Journal of General "
-            "Internal Medicine, 16(9), 606-613."
+            "Internal Medicine, 16(9), 606-613. Alpha 0.89 in the PHQ Primary "
+            "Care Study."
         ),
     ),
     "gad7": Instrument(
@@ -206,10 +221,11 @@ INSTRUMENTS: dict[str, Instrument] = {
         max_missing=1,
         construct="anxiety",
         cutoff=10,
+        reference_alpha=0.92,
         citation=(
             "Spitzer, R. L., Kroenke, K., Williams, J. B. W., & Lowe, B. (2006). A "
             "brief measure for assessing generalized anxiety disorder: The GAD-7. "
-            "Archives of Internal Medicine, 166(10), 1092-1097."
+            "Archives of Internal Medicine, 166(10), 1092-1097. Alpha 0.92."
         ),
     ),
     "cesd": Instrument(
@@ -225,10 +241,11 @@ INSTRUMENTS: dict[str, Instrument] = {
         max_missing=4,
         construct="depression",
         cutoff=16,
+        reference_alpha=0.85,
         citation=(
             "Radloff, L. S. (1977). The CES-D Scale: A self-report depression "
             "scale for research in the general population. Applied Psychological "
-            "Measurement, 1(3), 385-401."
+            "Measurement, 1(3), 385-401. Alpha 0.85 in the general population."
         ),
     ),
     "bdi": Instrument(
@@ -272,13 +289,17 @@ INSTRUMENTS: dict[str, Instrument] = {
 }
 
 
-def get(key: str | Instrument) -> Instrument:
-    """Look up an instrument in :data:`INSTRUMENTS`.
+def get(key: str | Instrument, data: pd.DataFrame | pd.Series | None = None) -> Instrument:
+    """Look up an instrument among those ``data`` carry, then in :data:`INSTRUMENTS`.
 
     Parameters
     ----------
     key : str or Instrument
-        Registry key such as ``"phq9"``; an :class:`Instrument` is returned as is.
+        Instrument key such as ``"phq9"``; an :class:`Instrument` is returned as is.
+    data : DataFrame or Series, optional
+        A table from :func:`analysis.io.load_trial` (or a column of it), whose
+        ``attrs["instruments"]`` holds the instruments found in it, including
+        those defined in the mapping's ``instruments:`` section.
 
     Returns
     -------
@@ -287,16 +308,32 @@ def get(key: str | Instrument) -> Instrument:
     Raises
     ------
     ValueError
-        If ``key`` is not a registered instrument; the message lists the known keys.
+        If ``key`` is neither carried by ``data`` nor registered; the message lists
+        the known keys.
     """
     if isinstance(key, Instrument):
         return key
+    known = {**INSTRUMENTS, **_carried(data)}
     try:
-        return INSTRUMENTS[key]
+        return known[key]
     except (KeyError, TypeError):
         raise ValueError(
-            f"unknown instrument {key!r}; known instruments: {sorted(INSTRUMENTS)}"
+            f"unknown instrument {key!r}; known instruments: {sorted(known)}"
         ) from None
+
+
+def _carried(data: pd.DataFrame | pd.Series | None) -> dict[str, Instrument]:
+    """The instruments a loaded table carries in ``attrs["instruments"]``."""
+    carried = getattr(data, "attrs", {}).get("instruments")
+    if not isinstance(carried, dict):
+        return {}
+    return {key: inst for key, inst in carried.items() if isinstance(inst, Instrument)}
+
+
+def has_items(data: pd.DataFrame, instrument: str | Instrument) -> bool:
+    """Whether ``data`` hold every item column of an item instrument (else only its total counts)."""
+    instrument = get(instrument, data)
+    return instrument.n_items > 0 and set(instrument.items) <= set(data.columns)
 
 
 # --------------------------------------------------------------------------- scoring
@@ -339,7 +376,8 @@ def reverse_keyed(data: pd.DataFrame, instrument: str | Instrument) -> pd.DataFr
     data : pandas.DataFrame
         Holds the instrument's item columns (other columns are ignored).
     instrument : str or Instrument
-        Registry key or instrument.
+        Instrument key (looked up with :func:`get` in ``data`` and the registry) or
+        instrument.
 
     Returns
     -------
@@ -353,7 +391,7 @@ def reverse_keyed(data: pd.DataFrame, instrument: str | Instrument) -> pd.DataFr
         If the instrument has no items, item columns are missing or non-numeric,
         or responses fall outside the item range.
     """
-    instrument = get(instrument)
+    instrument = get(instrument, data)
     _require_items(instrument)
     items = _item_frame(data, instrument)
     reverse_columns = [instrument.items[i - 1] for i in instrument.reverse]
@@ -369,7 +407,8 @@ def score(data: pd.DataFrame, instrument: str | Instrument) -> pd.Series:
     data : pandas.DataFrame
         Holds the item columns ``f"{key}_{i}"``.
     instrument : str or Instrument
-        Registry key or instrument.
+        Instrument key (found with :func:`get` in the data or the registry) or
+        instrument.
 
     Returns
     -------
@@ -386,7 +425,7 @@ def score(data: pd.DataFrame, instrument: str | Instrument) -> pd.Series:
         If the instrument is total-only, item columns are missing (named in the
         message) or non-numeric, or responses are outside the item range.
     """
-    instrument = get(instrument)
+    instrument = get(instrument, data)
     items = reverse_keyed(data, instrument)
     n_missing = items.isna().sum(axis=1)
     prorated = items.mean(axis=1) * instrument.n_items
@@ -402,7 +441,8 @@ def severity(totals: pd.Series | np.ndarray, instrument: str | Instrument) -> pd
     totals : pandas.Series or array-like
         Total scores (prorated, fractional totals are allowed).
     instrument : str or Instrument
-        Registry key or instrument.
+        Instrument key (found with :func:`get` in the data or the registry) or
+        instrument.
 
     Returns
     -------
@@ -417,7 +457,7 @@ def severity(totals: pd.Series | np.ndarray, instrument: str | Instrument) -> pd
         If the instrument has no bands, or totals fall outside
         ``total_min..total_max``.
     """
-    instrument = get(instrument)
+    instrument = get(instrument, totals)
     if not instrument.bands:
         raise ValueError(
             f"instrument {instrument.key!r} ({instrument.name}) has no severity bands"
@@ -910,7 +950,7 @@ def reliability_by_wave(data: pd.DataFrame, instrument: str | Instrument) -> pd.
         ``omega``, computed on the reverse-keyed items with listwise deletion
         (``n`` says how many answered every item).
     """
-    instrument = get(instrument)
+    instrument = get(instrument, data)
     _require_items(instrument)
     rows = {}
     for wave, at_wave in data.groupby("wave"):
@@ -930,11 +970,10 @@ def change_table(data: pd.DataFrame, instrument: str | Instrument,
         Long trial table with ``participant_id``, ``wave``, ``arm`` and the
         instrument's total.
     instrument : str or Instrument
-        The instrument.
+        The instrument (a key is found with :func:`get` in ``data`` or the registry).
     reliability : float, optional
-        Reliability for the Jacobson-Truax index. Default: alpha of the
-        baseline items (listwise), or the instrument's published
-        ``reference_alpha`` when it is recorded as a total only.
+        Reliability for the Jacobson-Truax index; default as
+        :func:`baseline_reliability` chooses.
 
     Returns
     -------
@@ -942,18 +981,26 @@ def change_table(data: pd.DataFrame, instrument: str | Instrument,
         One row per participant with a baseline and a later total:
         ``participant_id``, ``arm``, ``pre``, ``post``, ``last_wave`` and the
         columns of :func:`reliable_change` (with the instrument's ``cutoff`` and
-        direction). ``attrs`` holds ``reliability``, ``sd_pre`` and
-        ``threshold`` (the smallest reliable change, in points).
+        direction). ``attrs`` holds ``reliability``, ``reliability_source`` (where
+        it came from, in words), ``sd_pre`` and ``threshold`` (the smallest
+        reliable change, in points).
+
+    Raises
+    ------
+    ValueError
+        No reliability is given, the data hold no items, and the instrument has no
+        published ``reference_alpha``.
     """
-    instrument = get(instrument)
+    instrument = get(instrument, data)
     scored = data.dropna(subset=[instrument.total]).sort_values(["participant_id", "wave"])
     first = scored.groupby("participant_id", observed=True).first()
     last = scored.groupby("participant_id", observed=True).last()
     baseline_wave = data["wave"].min()
     keep = (first["wave"] == baseline_wave) & (last["wave"] > baseline_wave)
     pre, post = first.loc[keep, instrument.total], last.loc[keep, instrument.total]
+    reliability, source = baseline_reliability(data, instrument, reliability)
     if reliability is None:
-        reliability = _baseline_reliability(data[data["wave"] == baseline_wave], instrument)
+        raise ValueError(f"{source}; pass reliability=")
     sd_pre = float(first.loc[first["wave"] == baseline_wave, instrument.total].std())
     table = reliable_change(pre, post, sd_pre, reliability,
                             higher_is_better=instrument.higher_is_better, cutoff=instrument.cutoff)
@@ -961,14 +1008,42 @@ def change_table(data: pd.DataFrame, instrument: str | Instrument,
     table.insert(1, "pre", pre)
     table.insert(2, "post", post)
     table.insert(3, "last_wave", last.loc[keep, "wave"])
-    table.attrs.update(reliability=float(reliability), sd_pre=sd_pre,
+    table.attrs.update(reliability=float(reliability), reliability_source=source, sd_pre=sd_pre,
                        threshold=reliable_change_threshold(sd_pre, reliability))
     return table.reset_index()
 
 
-def _baseline_reliability(baseline: pd.DataFrame, instrument: Instrument) -> float:
-    if instrument.n_items and set(instrument.items) <= set(baseline.columns):
-        return reliability(reverse_keyed(baseline, instrument), missing="listwise").alpha
-    if instrument.reference_alpha is None:
-        raise ValueError(f"{instrument.name} has no items here and no reference_alpha; pass reliability=")
-    return instrument.reference_alpha
+def baseline_reliability(data: pd.DataFrame, instrument: str | Instrument,
+                         given: float | None = None) -> tuple[float | None, str]:
+    """The reliability reliable change uses for an instrument, and where it comes from.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long trial table with ``wave``.
+    instrument : str or Instrument
+        The instrument (a key is found with :func:`get` in ``data`` or the registry).
+    given : float, optional
+        A reliability chosen by the user; it wins.
+
+    Returns
+    -------
+    value : float or None
+        ``given`` when given; else Cronbach's alpha of the baseline items
+        (listwise) when the data hold the items; else the instrument's published
+        ``reference_alpha``; else None.
+    source : str
+        Where the value comes from, in words (why there is none, when None).
+    """
+    instrument = get(instrument, data)
+    if given is not None:
+        return float(given), "as given"
+    baseline = data[data["wave"] == data["wave"].min()]
+    if has_items(baseline, instrument):
+        alpha = reliability(reverse_keyed(baseline, instrument), missing="listwise").alpha
+        return alpha, f"Cronbach's alpha of the {instrument.name} items at baseline"
+    if instrument.reference_alpha is not None:
+        return instrument.reference_alpha, (f"the published alpha of the {instrument.name}, as these data "
+                                            "hold its total only")
+    return None, (f"{instrument.name} has no item columns in these data and no published reliability "
+                  "(reference_alpha)")

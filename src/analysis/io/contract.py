@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -11,8 +12,16 @@ import pandera.pandas as pa
 
 from .. import datasets, scales
 from .arms import arm_factor
-from .errors import DataValidationError, Problem, _plain, _problem
-from .read import _recode, _time_of_wave, from_wide, read_mapping, read_table
+from .errors import FIRST_ROW, DataValidationError, Problem, _plain, _problem
+from .read import (
+    _recode,
+    _time_of_wave,
+    decimal_comma_hint,
+    file_rows,
+    from_wide,
+    read_mapping,
+    read_rows,
+)
 
 REQUIRED = ("participant_id", "wave", "arm")
 SOURCES = ("src_mastery", "src_vicarious", "src_persuasion", "src_physiological")
@@ -30,14 +39,19 @@ def load_trial(path: str | Path | pd.DataFrame, mapping: str | Path | Mapping | 
         a bundled data set (:func:`analysis.datasets.names`), which comes with its own
         mapping (``data/mappings/NAME.yml``) when it needs one.
     mapping : dict, str or Path, optional
-        Column mapping, inline or as a YAML file; see :func:`read_mapping`.
+        Column mapping, inline or as a YAML file; see :func:`read_mapping`. Its
+        ``read:`` section says how to read the file (it does not apply to a
+        DataFrame or a bundled data set); its ``instruments:`` section defines
+        instruments the registry lacks.
 
     Returns
     -------
     DataFrame
         Tidy long table sorted by participant and wave, with ``time`` filled in,
         ``arm`` categorical (a control-like level first), totals scored from items
-        where absent, and ``attrs["instruments"]`` listing the instruments found.
+        where absent, and ``attrs["instruments"]``: ``{key: Instrument}`` of the
+        instruments found (use ``scales.get(key, data)``). Problems name the rows
+        of the user's file, also for wide files.
 
     Raises
     ------
@@ -53,15 +67,21 @@ def load_trial(path: str | Path | pd.DataFrame, mapping: str | Path | Mapping | 
         bundled = datasets.data_dir() / "mappings" / f"{path}.yml"
         mapping = mapping if mapping is not None or not bundled.exists() else bundled
     else:
-        frame, source = read_table(path), str(path)
+        frame, source = None, str(path)
     spec = read_mapping(mapping)
-    frame = _recode(_apply_mapping(frame, spec["columns"], source), spec["values"])
+    if frame is None:
+        frame = read_rows(path, spec["read"])
+    frame = _apply_mapping(frame, spec["columns"], source)
+    early = {column: codes for column, codes in spec["values"].items() if column in frame.columns}
+    frame = _recode(frame, early)
     if spec["wide"] is not None:
         frame = from_wide(frame, **spec["wide"])
+    frame = _apply_mapping(frame, spec["item_columns"], source)
+    frame = _recode(frame, {column: codes for column, codes in spec["values"].items() if column not in early})
     if spec["time"] is not None:
         frame["time"] = _time_of_wave(frame["wave"], spec["time"])
     arm_order = list((spec["values"].get("arm") or {}).values()) or None
-    return validate(frame, source=source, arm_order=arm_order)
+    return validate(frame, source=source, arm_order=arm_order, instruments=spec["instruments"])
 
 
 def _apply_mapping(frame: pd.DataFrame, columns: dict, source: str | None) -> pd.DataFrame:
@@ -81,18 +101,25 @@ def _apply_mapping(frame: pd.DataFrame, columns: dict, source: str | None) -> pd
     return frame.rename(columns=columns)
 
 
-def validate(frame: pd.DataFrame, source: str | None = None, *, arm_order: list | None = None) -> pd.DataFrame:
+def validate(frame: pd.DataFrame, source: str | None = None, *, arm_order: list | None = None,
+             instruments: Mapping[str, scales.Instrument] | None = None) -> pd.DataFrame:
     """Hold a long table to the trial-data contract and return its tidy form.
 
     Parameters
     ----------
     frame : DataFrame
-        Long table with contract column names (after any mapping).
+        Long table with contract column names (after any mapping). Problems name
+        rows by its :data:`~analysis.io.read.FILE_ROW` index when it has one (as
+        :func:`load_trial` and :func:`from_wide` give it), else 2, 3, ... in order.
     source : str, optional
         Name of the file, used in error messages.
     arm_order : list, optional
         Preferred order of the arm levels (the mapping's ``values: {arm: ...}``
         targets); the reference arm follows :func:`analysis.io.arms.arm_factor`.
+    instruments : mapping, optional
+        ``{key: Instrument}`` of instruments the registry lacks (the mapping's
+        ``instruments:`` section); they are found, range-checked and scored like
+        the registry's.
 
     Returns
     -------
@@ -104,9 +131,10 @@ def validate(frame: pd.DataFrame, source: str | None = None, *, arm_order: list 
     DataValidationError
         Listing every problem found, not only the first.
     """
+    rows = file_rows(frame)
     frame = frame.reset_index(drop=True)
     problems = [Problem(c, "required column is missing") for c in REQUIRED if c not in frame.columns]
-    instruments = _instruments_present(frame, problems)
+    instruments = _instruments_present(frame, problems, {**scales.INSTRUMENTS, **(instruments or {})})
     numeric, non_numeric = _to_numeric(frame, _numeric_columns(frame, instruments))
     problems += _missing_values(frame) + non_numeric
     if all(column in frame.columns for column in REQUIRED):
@@ -114,8 +142,14 @@ def validate(frame: pd.DataFrame, source: str | None = None, *, arm_order: list 
         arm, arm_problems = _arm_levels(frame["arm"], arm_order)
         problems += arm_problems
     if problems:
-        raise DataValidationError(problems, source)
+        raise DataValidationError(_in_file_rows(problems, rows), source)
     return _tidy(frame.assign(arm=arm), numeric, instruments)
+
+
+def _in_file_rows(problems: list[Problem], rows: np.ndarray) -> list[Problem]:
+    """Problems with row numbers (2, 3, ... in table order) replaced by the file's own row numbers."""
+    return [replace(p, rows=tuple(int(rows[r - FIRST_ROW]) for r in p.rows)) if p.unit == "row" else p
+            for p in problems]
 
 
 def _arm_levels(arm: pd.Series, order: list | None) -> tuple[pd.Categorical | None, list[Problem]]:
@@ -126,26 +160,27 @@ def _arm_levels(arm: pd.Series, order: list | None) -> tuple[pd.Categorical | No
         return None, exc.problems
 
 
-def _instruments_present(frame: pd.DataFrame, problems: list[Problem]) -> list[str]:
-    found = []
-    for key, inst in scales.INSTRUMENTS.items():
+def _instruments_present(frame: pd.DataFrame, problems: list[Problem],
+                         known: Mapping[str, scales.Instrument]) -> dict[str, scales.Instrument]:
+    """The instruments whose items (all of them) or total are columns; incomplete item sets are problems."""
+    found = {}
+    for key, inst in known.items():
         items = [c for c in inst.items if c in frame.columns]
         if items and len(items) < inst.n_items:
             absent = [c for c in inst.items if c not in frame.columns]
             problems.append(Problem(absent[0], f"{inst.name} item columns incomplete: missing {absent}"))
         elif items or inst.total in frame.columns:
-            found.append(key)
+            found[key] = inst
     if not found:
         names = ", ".join(f"{i.total}" + (f" or {i.items[0]}..{i.items[-1]}" if i.n_items else "")
-                          for i in scales.INSTRUMENTS.values())
+                          for i in known.values())
         problems.append(Problem("instruments", f"no instrument columns found; expected one of {names}"))
     return found
 
 
-def _numeric_columns(frame: pd.DataFrame, instruments: list[str]) -> list[str]:
+def _numeric_columns(frame: pd.DataFrame, instruments: Mapping[str, scales.Instrument]) -> list[str]:
     cols = ["wave", "time", *COUNT_COLUMNS, *NUMERIC_OPTIONAL]
-    for key in instruments:
-        inst = scales.INSTRUMENTS[key]
+    for inst in instruments.values():
         cols += [c for c in inst.items if c in frame.columns] + [inst.total]
     return [c for c in cols if c in frame.columns]
 
@@ -157,7 +192,8 @@ def _to_numeric(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, 
         values = pd.to_numeric(frame[col], errors="coerce")
         bad = values.isna() & frame[col].notna()
         if bad.any():
-            problems.append(_problem(col, "values are not numbers", frame[col], bad))
+            reason = "values are not numbers" + decimal_comma_hint(frame.loc[bad, col])
+            problems.append(_problem(col, reason, frame[col], bad))
         numeric[col] = values.astype(float)
     return numeric, problems
 
@@ -178,13 +214,12 @@ def _range_check(low: float, high: float, integer: bool) -> pa.Check:
     )
 
 
-def _schema(frame: pd.DataFrame, instruments: list[str], row_checks: list) -> pa.DataFrameSchema:
+def _schema(frame: pd.DataFrame, instruments: Mapping[str, scales.Instrument], row_checks: list) -> pa.DataFrameSchema:
     """The contract as a pandera schema over the numeric-converted table."""
     cols: dict[str, pa.Column] = {
         "wave": pa.Column(checks=pa.Check(lambda s: (s >= 0) & (s % 1 == 0), error="waves must be whole numbers >= 0")),
     }
-    for key in instruments:
-        inst = scales.INSTRUMENTS[key]
+    for inst in instruments.values():
         for item in (c for c in inst.items if c in frame.columns):
             cols[item] = pa.Column(checks=_range_check(inst.item_min, inst.item_max, True))
         if inst.total in frame.columns:
@@ -201,7 +236,7 @@ def _schema(frame: pd.DataFrame, instruments: list[str], row_checks: list) -> pa
     return pa.DataFrameSchema(cols, checks=checks, strict=False, coerce=False)
 
 
-def _row_checks(frame: pd.DataFrame, instruments: list[str]) -> list[tuple[list[str], Any, str]]:
+def _row_checks(frame: pd.DataFrame, instruments: Mapping[str, scales.Instrument]) -> list[tuple[list[str], Any, str]]:
     """Checks across columns: (columns shown in the report, row-wise test, message)."""
     checks = [(["participant_id", "wave"], _unique_waves, "(participant_id, wave) appears more than once")]
     if "time" in frame.columns:
@@ -211,10 +246,13 @@ def _row_checks(frame: pd.DataFrame, instruments: list[str]) -> list[tuple[list[
         checks.append((list(COUNT_COLUMNS), _attended_within_offered, "sessions_attended exceeds sessions_offered"))
     checks.append((["participant_id", "arm"], _arm_constant,
                    "arm must be constant within a participant (a participant is in several arms)"))
-    for key in instruments:
-        inst = scales.INSTRUMENTS[key]
-        if inst.n_items and inst.total in frame.columns and set(inst.items) <= set(frame.columns):
-            checks.append(([inst.total], _total_agrees(inst), f"{inst.total} disagrees with the sum of its items"))
+    for inst in instruments.values():
+        if inst.total in frame.columns and scales.has_items(frame, inst):
+            checks.append(([inst.total], _total_agrees(inst),
+                           f"{inst.total} disagrees with the (prorated) sum of its items"))
+            checks.append(([inst.total], _total_scorable(inst),
+                           (f"{inst.total} is present although more than {inst.max_missing} of its "
+                            f"{inst.n_items} items are missing, so the prorating rule gives no total")))
     return checks
 
 
@@ -238,15 +276,26 @@ def _attended_within_offered(df: pd.DataFrame) -> pd.Series:
 
 
 def _total_agrees(inst: scales.Instrument):
+    """Check: a total recorded beside its items equals their sum, or their prorated sum up to rounding."""
     def agrees(df: pd.DataFrame) -> pd.Series:
-        complete = df[inst.items].notna().all(axis=1) & df[inst.total].notna()
-        diff = (scales.score(df[inst.items], inst) - df[inst.total]).abs()
-        return ~complete | (diff < 1e-9)
+        scored = scales.score(df[inst.items], inst)
+        tolerance = np.where(df[inst.items].notna().all(axis=1), 1e-9, 0.5 + 1e-9)
+        return ~(scored.notna() & df[inst.total].notna()) | ((scored - df[inst.total]).abs() <= tolerance)
 
     return agrees
 
 
-def _schema_problems(frame: pd.DataFrame, numeric: pd.DataFrame, instruments: list[str]) -> list[Problem]:
+def _total_scorable(inst: scales.Instrument):
+    """Check: no total beside answered items too few to score (a total with no item answered is kept)."""
+    def scorable(df: pd.DataFrame) -> pd.Series:
+        missing = df[inst.items].isna().sum(axis=1)
+        return ~(df[inst.total].notna() & (missing > inst.max_missing) & (missing < inst.n_items))
+
+    return scorable
+
+
+def _schema_problems(frame: pd.DataFrame, numeric: pd.DataFrame,
+                     instruments: Mapping[str, scales.Instrument]) -> list[Problem]:
     table = frame.copy()
     table[numeric.columns] = numeric
     row_checks = _row_checks(table, instruments)
@@ -267,25 +316,25 @@ def _problems_from_failures(failures: pd.DataFrame, frame: pd.DataFrame, row_che
         if check not in across:
             problems.append(_problem(column, check, frame[column], mask))
         elif column == across[check][0]:  # pandera repeats a frame-wide failure for every column
-            shown = frame[across[check]].apply(lambda row: ", ".join(str(_plain(v)) for v in row), axis=1)
+            shown = frame[column] if len(across[check]) == 1 else frame[across[check]].apply(
+                lambda row: ", ".join(str(_plain(v)) for v in row), axis=1)
             problems.append(_problem(", ".join(across[check]), check, shown, mask))
     return problems
 
 
-def _tidy(frame: pd.DataFrame, numeric: pd.DataFrame, instruments: list[str]) -> pd.DataFrame:
+def _tidy(frame: pd.DataFrame, numeric: pd.DataFrame, instruments: Mapping[str, scales.Instrument]) -> pd.DataFrame:
     tidy = frame.copy()
     tidy[numeric.columns] = numeric
     tidy["wave"] = tidy["wave"].astype(int)
     if "time" not in tidy.columns:
         tidy["time"] = tidy["wave"].astype(float)
-    for key in instruments:
-        inst = scales.INSTRUMENTS[key]
-        if inst.n_items and set(inst.items) <= set(tidy.columns):
+    for inst in instruments.values():
+        if scales.has_items(tidy, inst):
             tidy[inst.items] = tidy[inst.items].astype("Int64")
             if inst.total not in tidy.columns:
                 tidy[inst.total] = scales.score(tidy[inst.items], inst)
     tidy = tidy.sort_values(["participant_id", "wave"], kind="stable").reset_index(drop=True)
-    tidy.attrs["instruments"] = instruments
+    tidy.attrs["instruments"] = dict(instruments)
     return tidy
 
 
@@ -303,19 +352,15 @@ def summarise(data: pd.DataFrame) -> dict:
     n = data["participant_id"].nunique()
     per_wave = data.groupby("wave")["participant_id"].nunique()
     arms = data.groupby("arm", observed=False)["participant_id"].nunique()
-    totals = [scales.INSTRUMENTS[k].total for k in data.attrs.get("instruments", [])]
-    observed = data.groupby("wave")[totals].count()
+    instruments = {key: scales.get(key, data) for key in data.attrs.get("instruments", ())}
+    observed = data.groupby("wave")[[inst.total for inst in instruments.values()]].count()
     missing = (100 * (1 - observed.div(n))).round(1)
     return {
         "participants": int(n),
         "rows": int(len(data)),
         "waves": {int(w): int(c) for w, c in per_wave.items()},
         "arms": {str(a): int(c) for a, c in arms.items()},
-        "instruments": {
-            k: "items" if set(scales.INSTRUMENTS[k].items) <= set(data.columns) and scales.INSTRUMENTS[k].n_items
-            else "total"
-            for k in data.attrs.get("instruments", [])
-        },
+        "instruments": {key: "items" if scales.has_items(data, inst) else "total" for key, inst in instruments.items()},
         "missing_by_wave": missing,
     }
 
