@@ -667,7 +667,8 @@ def effect_sizes(fit: LmmResult, time: str = "time", arm: str = "arm") -> pd.Dat
     return table
 
 
-def caseload(fit: LmmResult, instrument: str, time: str = "time", arm: str = "arm") -> pd.DataFrame:
+def caseload(fit: LmmResult, instrument: str | scales.Instrument, time: str = "time", arm: str = "arm",
+             reliability: float | None = None) -> pd.DataFrame:
     """Each participant's model-based slope beside their reliable-change status.
 
     Parameters
@@ -675,10 +676,16 @@ def caseload(fit: LmmResult, instrument: str, time: str = "time", arm: str = "ar
     fit : LmmResult
         A model with ``time`` as a fixed effect (and, usually, a random slope),
         e.g. from :func:`growth`.
-    instrument : str
-        Instrument key of the outcome (for the reliable change index).
+    instrument : str or analysis.scales.Instrument
+        Instrument of the outcome (for the reliable change index); a key is looked
+        up among the instruments the data carry (a mapping's ``instruments:``), then
+        in the registry.
     time, arm : str
         Columns of time and arm.
+    reliability : float, optional
+        Reliability for the reliable change index; by default as
+        :func:`analysis.scales.baseline_reliability` chooses (baseline alpha of the
+        items, else the instrument's published alpha).
 
     Returns
     -------
@@ -694,8 +701,9 @@ def caseload(fit: LmmResult, instrument: str, time: str = "time", arm: str = "ar
         Sorted for review: reliable deterioration first, then by slope from the
         worst direction (rising symptoms, falling self-efficacy) to the best.
     """
-    if scales.get(instrument).total != fit.outcome:
-        raise ValueError(f"caseload: instrument {instrument!r} is scored as {scales.get(instrument).total!r}, "
+    inst = scales.get(instrument, fit.data)
+    if inst.total != fit.outcome:
+        raise ValueError(f"caseload: instrument {inst.key!r} is scored as {inst.total!r}, "
                          f"but the model's outcome is {fit.outcome!r}; name the fitted outcome's instrument")
     data = fit.data
     first = data.groupby(fit.group, observed=True).head(1).set_index(fit.group)
@@ -714,11 +722,11 @@ def caseload(fit: LmmResult, instrument: str, time: str = "time", arm: str = "ar
         "arm_slope": arm_slope,
         "fitted_last": fit.fitted.groupby(data[fit.group], observed=True).last(),
     })
-    changes = scales.change_table(data.rename(columns={fit.group: "participant_id"}), instrument)
+    changes = scales.change_table(data.rename(columns={fit.group: "participant_id"}), inst, reliability)
     changes = changes.drop(columns="arm").set_index("participant_id")
     table = table.join(changes, how="left").rename_axis(fit.group).reset_index()
     table["category"] = table["category"].cat.add_categories(NO_FOLLOW_UP).fillna(NO_FOLLOW_UP)
-    worst_first = table["slope"] if scales.get(instrument).higher_is_better else -table["slope"]
+    worst_first = table["slope"] if inst.higher_is_better else -table["slope"]
     order = np.lexsort([worst_first, table["category"] != "deteriorated"])
     return table.iloc[order].reset_index(drop=True)
 
