@@ -83,21 +83,39 @@ def test_meta_analysis_bad_variances_are_listed_with_positions_and_values():
 
 def test_growth_input_problems_name_column_rows_and_values():
     data = small_trial()
-    with pytest.raises(io.DataValidationError, match="gse_totl: column not in data"):
+    with pytest.raises(io.DataValidationError, match="gse_totl: bayes.bivariate_growth: column not in the data"):
         bayes.bivariate_growth(data, "gse_totl", "phq9_total")
+    with pytest.raises(io.DataValidationError, match=r"income: bayes.bivariate_growth: column not in the data "
+                                                     r"\(argument covariates\)"):
+        bayes.bivariate_growth(data, "gse_total", "phq9_total", covariates=["income"])
     bad = data.astype({"phq9_total": object})
     bad.loc[3, "phq9_total"] = "n/a"
     with pytest.raises(io.DataValidationError) as err:
         bayes.bivariate_growth(bad, "gse_total", "phq9_total")
-    assert "phq9_total: values are not numbers — 1 row: row 5: 'n/a'" in str(err.value)
+    assert "phq9_total: values are not numbers — 1 row: index 3: 'n/a'" in str(err.value)
     moved = data.astype({"arm": str})
     moved.loc[1, "arm"] = "other"
-    with pytest.raises(io.DataValidationError, match="arm: varies within a participant"):
+    with pytest.raises(io.DataValidationError, match=r"arm: must be constant within participant_id: 1 "
+                                                     r"participant\(s\) are in several arms \(P0001\)"):
         bayes.bivariate_growth(moved, "gse_total", "phq9_total")
+    spelled = data.astype({"arm": str})
+    spelled.loc[spelled["participant_id"] == "P0001", "arm"] = "Mindfulness "
+    with pytest.raises(io.DataValidationError, match="arm: one arm is spelled 2 ways"):
+        bayes.bivariate_growth(spelled, "gse_total", "phq9_total")
+    twice = pd.concat([data, data.iloc[[4]]])
+    with pytest.raises(io.DataValidationError, match=r"participant_id, wave: appears more than once .* — 2 rows: "
+                                                     r"index 4: 'P0002, 1', index 4: 'P0002, 1'"):
+        bayes.bivariate_growth(twice, "gse_total", "phq9_total")
     untimed = data.copy()
     untimed.loc[2, "time"] = np.nan
-    with pytest.raises(io.DataValidationError, match="time: missing where an outcome is observed — 1 row: row 4"):
+    with pytest.raises(io.DataValidationError, match="time: missing where an outcome is observed — 1 row: index 2"):
         bayes.bivariate_growth(untimed, "gse_total", "phq9_total")
+    with pytest.raises(io.DataValidationError, match=r"time: bayes.bivariate_growth: constant \(2\) in every "
+                                                     "complete row"):
+        bayes.bivariate_growth(data.assign(time=2.0), "gse_total", "phq9_total")
+    with pytest.raises(io.DataValidationError, match=r"phq9_total: bayes.bivariate_growth: the outcome is constant "
+                                                     r"\(3\)"):
+        bayes.bivariate_growth(data.assign(phq9_total=3), "gse_total", "phq9_total")
     with pytest.raises(bayes.BayesInputError, match="parameterization must be one of"):
         bayes.bivariate_growth(data, "gse_total", "phq9_total", parameterization="centered")
     with pytest.raises(bayes.BayesInputError, match=r"priors: unknown name\(s\) \['lkj'\]"):
@@ -109,16 +127,31 @@ def test_adherence_and_mediation_input_problems():
     over = data.copy()
     row = over.index[over["sessions_offered"] > 0][0]
     over.loc[row, "sessions_attended"] = 5
-    with pytest.raises(io.DataValidationError, match="sessions_attended: exceeds sessions_offered — 1 row"):
+    with pytest.raises(io.DataValidationError, match=rf"sessions_attended exceeds sessions_offered — 1 row: "
+                                                     rf"index {row}: '5(\.0)? > 2(\.0)?'"):
         bayes.adherence(over)
+    renamed = over.rename(columns={"sessions_attended": "came", "sessions_offered": "booked"})
+    with pytest.raises(io.DataValidationError, match=rf"came: exceeds booked — 1 row: index {row}: '5 > 2'"):
+        bayes.adherence(renamed, attended="came", offered="booked")
+    halves = data.copy()
+    halves.loc[row, "sessions_attended"] = 1.5
+    with pytest.raises(io.DataValidationError, match="sessions_attended: counts must be whole numbers >= 0"):
+        bayes.adherence(halves)
     twice = pd.concat([data, data.iloc[[4]]], ignore_index=True)
-    with pytest.raises(io.DataValidationError, match="participant_id, wave: appears more than once — 2 rows"):
+    with pytest.raises(io.DataValidationError, match="participant_id, wave: appears more than once .* — 2 rows"):
         bayes.adherence(twice)
+    with pytest.raises(io.DataValidationError, match=r"site=A: bayes.adherence: constant \(1\) in every"):
+        bayes.adherence(data.assign(site="A"), covariates=["site"])
     jobs = datasets.load("jobs")
-    with pytest.raises(io.DataValidationError, match=r"jobseek: column not in data \(argument mediator\)"):
+    with pytest.raises(io.DataValidationError, match="jobseek: bayes.mediation: column not in the data"):
         bayes.mediation(jobs, "treat", "jobseek", "depress2")
-    with pytest.raises(io.DataValidationError, match="treat: variable is constant"):
+    with pytest.raises(io.DataValidationError, match=r"treat: bayes.mediation: constant \(1\) in every complete "
+                                                     "row, so it is aliased with the intercept"):
         bayes.mediation(jobs.assign(treat=1), "treat", "job_seek", "depress2")
+    with pytest.raises(io.DataValidationError, match=r"double_age: bayes.mediation: collinear with other columns "
+                                                     r"\(double_age = \+2\*age\)"):
+        bayes.mediation(jobs.assign(double_age=2 * jobs["age"]), "treat", "job_seek", "depress2",
+                        ["age", "double_age"])
 
 
 # --------------------------------------------------------------------------- designs
@@ -141,6 +174,108 @@ def test_growth_design_keeps_participants_with_missing_waves_and_outcomes():
     np.testing.assert_array_equal(paired, y_rows.loc[both, ["participant_id", "wave"]].to_numpy())
     assert design.notes == ("1 rows with neither gse_total nor phq9_total observed were left out",)
     assert design.coords["arm"] == ["control", "cbt", "mindfulness"]
+
+
+def recoded(data, codes):
+    """The trial with its arms recoded (control, cbt, mindfulness -> codes)."""
+    return data.assign(arm=data["arm"].astype(str).map(dict(zip(["control", "cbt", "mindfulness"], codes))))
+
+
+@pytest.mark.parametrize("codes, arms", [
+    ([0, 1, 2], ["0", "1", "2"]),
+    ([1.0, 2.0, 3.0], ["1", "2", "3"]),
+    ([False, True, True], ["0", "1"]),
+    (["control", "cbt", "mindfulness"], ["control", "cbt", "mindfulness"]),
+    (["tau", "b_cbt", "a_mind"], ["tau", "a_mind", "b_cbt"]),
+])
+def test_growth_reads_any_arm_coding_and_states_the_reference(codes, arms):
+    data = small_trial()
+    design = bayes._growth_design(recoded(data, codes), "gse_total", "phq9_total")
+    assert design.coords["arm"] == arms and design.coords["treatment_arm"] == arms[1:]
+    assert f"arms: {arms[0]} (reference), {', '.join(arms[1:])}" in design.description
+    canonical = [c if isinstance(c, str) else str(int(c)) for c in codes]  # 1.0 and True read "1"
+    label = dict(zip(["control", "cbt", "mindfulness"], canonical))
+    person_arm = (data.groupby("participant_id", observed=True)["arm"].first().astype(str)
+                  .reindex(design.coords["participant"]).map(label).to_numpy())
+    expected = np.column_stack([person_arm == a for a in arms[1:]]).astype(float)
+    np.testing.assert_array_equal(design.data["arm_matrix"], expected)
+    reference = bayes._growth_design(data, "gse_total", "phq9_total")
+    for name in ("x_value", "y_value", "x_person", "y_time"):
+        np.testing.assert_array_equal(design.data[name], reference.data[name])
+
+
+def test_growth_reads_nullable_dtypes_and_a_categorical_order():
+    data = small_trial()
+    nullable = data.astype({"arm": "string", "gse_total": "Float64", "phq9_total": "Float64", "time": "Float64",
+                            "wave": "Int64"})
+    design = bayes._growth_design(nullable, "gse_total", "phq9_total")
+    reference = bayes._growth_design(data, "gse_total", "phq9_total")
+    assert design.coords == reference.coords
+    for name, values in reference.data.items():
+        np.testing.assert_array_equal(design.data[name], values)
+    ordered = data.assign(arm=data["arm"].cat.reorder_categories(["cbt", "mindfulness", "control"]))
+    assert bayes._growth_design(ordered, "gse_total", "phq9_total").coords["arm"][0] == "control"
+    numbered = recoded(data, [2, 1, 3]).astype({"arm": pd.CategoricalDtype([3, 2, 1])})
+    assert bayes._growth_design(numbered, "gse_total", "phq9_total").coords["arm"] == ["3", "2", "1"]
+
+
+@pytest.mark.parametrize("subset, arm, arms, line", [
+    ("all", None, ["all"], "no arm column: one mean slope per outcome"),
+    ("cbt", "arm", ["cbt"], "single arm (cbt): no arm effects"),
+])
+@pytest.mark.filterwarnings("ignore:PyTensor could not link to a BLAS")
+def test_growth_without_arm_effects_registers_no_arm_data(subset, arm, arms, line):
+    data = small_trial()
+    data = data if subset == "all" else data[data["arm"] == subset]
+    design = bayes._growth_design(data, "gse_total", "phq9_total", arm=arm)
+    assert design.structure == (False, False, "centred_levels") and design.coords["arm"] == arms
+    assert "treatment_arm" not in design.coords and "arm_matrix" not in design.data
+    assert "arm_effect" not in design.reported and design.description.endswith(line)
+    model = bayes._growth_model(design)
+    values = bayes._values(design, model)
+    # nothing the structure does not use is registered or passed on (nutpie's with_data refuses those)
+    assert "prior_effect_sd" not in values and set(values) == {v.name for v in model.data_vars}
+    assert "prior_effect_sd" in bayes._values(design)
+
+
+@pytest.mark.filterwarnings("ignore:PyTensor could not link to a BLAS")
+def test_growth_covariates_without_arms_build_one_effect_per_participant():
+    data = small_trial()
+    single = data[data["arm"] == "cbt"]
+    design = bayes._growth_design(single, "gse_total", "phq9_total", covariates=["age", "sex"])
+    assert design.structure[:2] == (False, True) and design.coords["covariate"] == ["age", "sex=male"]
+    model = bayes._growth_model(design)  # the person effects' means: one row per participant
+    assert model["level_x"].eval().shape == (single["participant_id"].nunique(),)
+
+
+def test_growth_refuses_constant_or_collinear_covariates_by_name():
+    data = small_trial().assign(site="clinic", constant=7.0)
+    data["older"] = data["age"] + 10.0
+    with pytest.raises(io.DataValidationError, match=r"constant: bayes.bivariate_growth: constant \(7\)"):
+        bayes.bivariate_growth(data, "gse_total", "phq9_total", covariates=["age", "constant"])
+    with pytest.raises(io.DataValidationError, match=r"site=clinic: bayes.bivariate_growth: constant \(1\)"):
+        bayes.bivariate_growth(data, "gse_total", "phq9_total", covariates=["site"])
+    with pytest.raises(io.DataValidationError, match=r"older: bayes.bivariate_growth: collinear with other "
+                                                     r"columns \(older = \+10\*Intercept \+1\*age\)"):
+        bayes.bivariate_growth(data, "gse_total", "phq9_total", covariates=["age", "older"])
+    moving = data.assign(age=data["age"] + data["wave"])
+    with pytest.raises(io.DataValidationError, match="age: varies within a participant"):
+        bayes.bivariate_growth(moving, "gse_total", "phq9_total", covariates=["age"])
+
+
+def test_growth_notes_arms_and_participants_left_out():
+    data = small_trial(n_per_arm=5)
+    data.loc[data["arm"] == "mindfulness", ["gse_total", "phq9_total"]] = np.nan
+    data["age"] = data["age"].where(data["wave"] == 0).astype("Float64")  # asked at baseline only
+    data.loc[data["participant_id"] == "P0002", "age"] = np.nan
+    design = bayes._growth_design(data, "gse_total", "phq9_total", covariates=["age"])
+    assert design.coords["arm"] == ["control", "cbt"]
+    assert len(design.coords["participant"]) == 9 and "P0002" not in design.coords["participant"]
+    empty = int(data[["gse_total", "phq9_total"]].isna().all(axis=1).sum())
+    assert design.notes == (f"{empty} rows with neither gse_total nor phq9_total observed were left out",
+                            "1 participants with missing covariates were left out",
+                            ("arm 'mindfulness' has no participant with gse_total or phq9_total observed and "
+                             "covariates; it is left out of the model"))
 
 
 @pytest.mark.filterwarnings("ignore:PyTensor could not link to a BLAS")
@@ -416,6 +551,34 @@ def test_growth_refit_on_new_data_reuses_the_compiled_model_with_new_labels(reco
     assert "bulk ESS below 400" in refit.verdict  # 200 draws: the verdict says so
 
 
+TINY = {"draws": 30, "tune": 30, "chains": 1, "seed": 1}  # the fit works; convergence is not checked
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arm, codes, sampler, covariates, arms", [
+    ("arm", [0, 1, 1], "nutpie", None, ["0", "1"]),
+    (None, None, "nutpie", None, ["all"]),
+    ("arm", ["cbt"] * 3, "nutpie", ["age", "sex"], ["cbt"]),
+    ("arm", ["cbt"] * 3, "pymc", ["age", "sex"], ["cbt"]),
+])
+def test_growth_fits_with_coded_arms_without_arms_and_on_a_single_arm(arm, codes, sampler, covariates, arms):
+    data = small_trial(n_per_arm=3)
+    data = recoded(data, codes) if codes else data
+    result = bayes.bivariate_growth(data, "gse_total", "phq9_total", covariates=covariates, arm=arm,
+                                    sampler=sampler, **TINY)
+    posterior = result.idata.posterior
+    assert posterior["slope_mean"].coords["arm"].values.tolist() == arms
+    assert posterior["slope_mean"].shape == (1, 30, len(arms), 2)
+    assert ("arm_effect" in posterior) == (len(arms) > 1)
+    if len(arms) > 1:
+        assert posterior["arm_effect"].coords["treatment_arm"].values.tolist() == arms[1:]
+        assert "arms: 0 (reference), 1" in result.summary()
+    if covariates:
+        assert posterior["covariate_effect"].coords["covariate"].values.tolist() == ["age", "sex=male"]
+        assert "single arm (cbt): no arm effects" in result.summary()
+    assert np.isfinite(result.table()["mean"]).all() and len(bayes.trajectories(result)) == 2 * len(arms) * 3
+
+
 # --------------------------------------------------------------------------- adherence and mediation (slow)
 
 
@@ -429,7 +592,8 @@ def test_adherence_recovers_the_simulated_se_effect_and_matches_a_glm():
     assert (table.loc[["intercept", "se_effect"], "r_hat"] <= 1.01).all()
     rows = result.design.frame
     z = result.design.data["predictor"]
-    glm = sm.GLM(np.column_stack([rows["attended"], rows["offered"] - rows["attended"]]),
+    attended, offered = rows["sessions_attended"], rows["sessions_offered"]
+    glm = sm.GLM(np.column_stack([attended, offered - attended]),
                  sm.add_constant(z), family=sm.families.Binomial()).fit()
     assert table.loc["se_effect", "mean"] == pytest.approx(glm.params[1], abs=0.03)
     assert table.loc["intercept", "mean"] == pytest.approx(glm.params[0], abs=0.06)

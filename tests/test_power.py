@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import mixed, power, report
+from analysis import io, mixed, power, report
 from analysis.plots import power as power_plots
 
 SMALL = power.TrialDesign(n_per_arm=10, waves=4)
@@ -61,6 +61,48 @@ def test_mediation_path_recovers_a_times_b(slope_corr, detected):
     assert table.loc["mediation", "estimate"] == pytest.approx(truth, abs=0.05)
     assert table.loc["mediation", "detected"] == detected
     assert list(table.index) == list(power.EFFECTS)
+
+
+def test_analyse_trial_reads_any_arm_coding_with_identical_results():
+    design = power.TrialDesign(n_per_arm=12, waves=4)
+    coded = power.TrialDesign(n_per_arm=12, waves=4, arms=("0", "1"))
+    data = power.simulate_trial(design, seed=4)
+    treated = data["arm"] == "treatment"
+    expected = power.analyse_trial(data, design)
+    labels = {
+        "text": (data.assign(arm=data["arm"].astype(str)), design),
+        "text, other category order": (data.assign(arm=pd.Categorical(
+            data["arm"].astype(str), categories=["treatment", "control"])), design),
+        "nullable": (data.astype({"arm": "string", "symptoms": "Float64", "self_efficacy": "Float64",
+                                  "wave": "Int64"}), design),
+    }
+    codes = {"0/1": treated.astype(int), "0.0/1.0": treated.astype(float), "bool": treated}
+    for name, (variant, variant_design) in labels.items():
+        pd.testing.assert_frame_equal(power.analyse_trial(variant, variant_design), expected, obj=name)
+    for name, arm in codes.items():
+        table = power.analyse_trial(data.assign(arm=arm), coded)
+        assert table["arm"].tolist() == ["1"] * 3, name
+        pd.testing.assert_frame_equal(table.drop(columns="arm"), expected.drop(columns="arm"), obj=name)
+
+
+def test_analyse_trial_refuses_arms_that_are_not_the_designs():
+    design = power.TrialDesign(n_per_arm=5, waves=3)
+    data = power.simulate_trial(design, seed=1)
+    with pytest.raises(io.DataValidationError, match=r"arm: power.analyse_trial: the data's arms \['0', '1'\] are "
+                                                     r"not the design's arms \['control', 'treatment'\]"):
+        power.analyse_trial(data.assign(arm=data["arm"].cat.codes), design)
+    lost = data.assign(symptoms=data["symptoms"].where(data["arm"] == "control"))
+    with pytest.raises(io.DataValidationError, match=r"the data's arms \['control'\] \(arm 'treatment' has no row "
+                                                     "with time, symptoms, self_efficacy all observed"):
+        power.analyse_trial(lost, design)
+    spelled = data.assign(arm=data["arm"].astype(str).where(data["participant_id"] != 0, "Control "))
+    with pytest.raises(io.DataValidationError, match="arm: one arm is spelled 2 ways"):
+        power.analyse_trial(spelled, design)
+    twice = pd.concat([data, data.iloc[[2]]])
+    with pytest.raises(io.DataValidationError, match="participant_id, wave: appears more than once"):
+        power.analyse_trial(twice, design)
+    with pytest.raises(io.DataValidationError, match="symptoms: power.analyse_trial: column not in the data"):
+        power.analyse_trial(data.drop(columns="symptoms"), design)
 
 
 def test_same_seed_gives_identical_trials_on_any_number_of_workers(client):

@@ -4,7 +4,11 @@ Every model here is built from the same blocks:
 
 * a :class:`Design` holds the data as arrays (one ``pm.Data`` node each), the prior
   hyperparameters (also data), the coordinates and the *structure* (the options
-  that change the model graph);
+  that change the model graph). The model functions build it from the user's table
+  through :func:`analysis.io.model_frame` (columns, numbers, waves, arms) and
+  :func:`analysis.io.check_design` (constant or collinear covariates), so that bad
+  input is refused, naming columns, rows and values, before any model is built; a
+  model registers only the data its structure uses;
 * :func:`sample` draws from the posterior with nutpie (default), PyMC's own NUTS
   (``sampler="pymc"``) or NumPyro (``sampler="numpyro"``, needs ``jax`` and
   ``numpyro``; on a machine with a GPU, JAX uses it). A model is built and
@@ -43,10 +47,11 @@ trial contract) with self-efficacy :math:`x_{ij}` and symptoms :math:`y_{ij}`,
 
 with a common baseline mean :math:`\mu^o` per outcome (arms are randomised),
 person-level covariates :math:`x_i`, a mean slope per outcome and arm (the
-reference arm's slope plus arm effects) and :math:`\Omega` the correlation of the
-person effects. ``slope_corr`` is :math:`\mathrm{corr}(b^x, b^y)`. Rows with one
-outcome missing contribute that outcome's marginal likelihood, so participants
-with missing waves or items stay in.
+reference arm's slope plus arm effects; arms as :func:`analysis.io.arm_factor`
+reads them, and one mean slope per outcome for a single arm or without an arm
+column) and :math:`\Omega` the correlation of the person effects. ``slope_corr``
+is :math:`\mathrm{corr}(b^x, b^y)`. Rows with one outcome missing contribute that
+outcome's marginal likelihood, so participants with missing waves or items stay in.
 
 *Sampling.* The person effects are written as :math:`\Sigma`'s Cholesky factor
 times standard normals, effect by effect (:func:`_person_effects`), and defined at
@@ -239,10 +244,17 @@ def _positive(value) -> bool:
             and bool(np.isfinite(value)) and value > 0)
 
 
-def _values(design: Design) -> dict[str, np.ndarray]:
-    """Every ``pm.Data`` value of a design: data arrays and ``prior_<name>`` scalars."""
+def _values(design: Design, model=None) -> dict[str, np.ndarray]:
+    """The ``pm.Data`` values of a design: data arrays and ``prior_<name>`` scalars.
+
+    With ``model``, only those the model registered (a structure without arms or
+    covariates, for example, never uses ``prior_effect_sd``).
+    """
     values = {name: np.asarray(value) for name, value in design.data.items()}
     values.update({f"prior_{name}": np.asarray(float(value)) for name, value in design.priors.items()})
+    if model is not None:
+        registered = {node.name for node in model.data_vars}
+        values = {name: value for name, value in values.items() if name in registered}
     return values
 
 
@@ -408,7 +420,7 @@ def _entry(design: Design) -> _Entry:
         while len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
     entry = _CACHE[design.key]
-    pm.set_data(_values(design), model=entry.model)
+    pm.set_data(_values(design, entry.model), model=entry.model)
     return entry
 
 
@@ -524,7 +536,7 @@ def _sample_nutpie(entry: _Entry, design: Design, settings: dict, cores: int):
     if entry.compiled is None:
         entry.compiled = nutpie.compile_pymc_model(entry.model, backend="numba")
     compile_seconds = _time.perf_counter() - start
-    compiled = entry.compiled.with_data(**_values(design))
+    compiled = entry.compiled.with_data(**_values(design, entry.model))
     start = _time.perf_counter()
     idata = nutpie.sample(compiled, draws=settings["draws"], tune=settings["tune"], chains=settings["chains"],
                           cores=cores, seed=settings["seed"], save_warmup=False, progress_bar=False,
@@ -929,45 +941,58 @@ def prior_sensitivity(result: BayesResult, factor: float = 2.0, var_names: Seque
 # --------------------------------------------------------------------------- input checks
 
 
-def _require(data: pd.DataFrame, columns: Mapping[str, str | None]) -> None:
-    """Every named column (argument -> column) is in ``data``."""
-    if not isinstance(data, pd.DataFrame):
-        raise BayesInputError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    problems = [io.Problem(str(column), f"column not in data (argument {argument})")
-                for argument, column in columns.items() if column is not None and column not in data.columns]
-    if problems:
-        raise io.DataValidationError(problems)
+def _observed(data: pd.DataFrame, column: str, who: str) -> np.ndarray:
+    """A column that may be missing in some rows, as floats in row order (NaN where missing).
 
-
-def _numeric(data: pd.DataFrame, column: str) -> pd.Series:
-    """A column as floats; text that is not a number raises, naming rows and values."""
-    values = pd.to_numeric(data[column], errors="coerce").astype(float)
-    bad = values.isna() & data[column].notna()
-    if bad.any():
-        raise io.DataValidationError([io._problem(column, "values are not numbers", data[column], bad)])
+    :func:`analysis.io.model_frame` checks and converts it (non-numbers are refused,
+    naming rows and values) and keeps the rows where it is observed; their values are
+    put back in place.
+    """
+    kept = io.model_frame(data, numeric=[column], who=who).data[column].to_numpy()
+    values = np.full(len(data), np.nan)
+    values[data[column].notna().to_numpy()] = kept
     return values
 
 
 def _covariate_columns(frame: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
-    """Numeric covariates as they are, others as 0/1 indicators (first level dropped)."""
+    """Numeric covariates as they are, others as 0/1 indicators (first level dropped).
+
+    A text covariate with a single level keeps its one indicator, so that
+    :func:`_identified` refuses it as constant instead of it vanishing unnoticed.
+    """
     parts = []
     for name in covariates:
         column = frame[name]
         if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
             parts.append(column.astype(float).rename(name))
-        else:
-            parts.append(pd.get_dummies(column, prefix=name, prefix_sep="=", drop_first=True, dtype=float)
-                         .where(column.notna()))
+            continue
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            column = column.cat.remove_unused_categories()
+        indicators = pd.get_dummies(column, prefix=name, prefix_sep="=", dtype=float)
+        parts.append(indicators.iloc[:, 1:] if indicators.shape[1] > 1 else indicators)
     return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=frame.index)
 
 
-def _standardised(matrix: pd.DataFrame, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """Columns centred and scaled by their SD, and those SDs; constant columns raise."""
+def _identified(columns: pd.DataFrame, who: str) -> None:
+    """Refuse columns that are constant or collinear beside an intercept, naming them.
+
+    See :func:`analysis.io.check_design`.
+    """
+    matrix = np.column_stack([np.ones(len(columns)), columns.to_numpy(float)])
+    io.check_design(matrix, ["Intercept", *map(str, columns.columns)], who=who)
+
+
+def _varying(values, column: str, who: str) -> None:
+    """Refuse an outcome with one value in every row used: there is nothing to model."""
+    values = np.asarray(values, dtype=float)
+    if not values.std() > 0:
+        raise io.DataValidationError([io.Problem(column, f"{who}: the outcome is constant "
+                                                         f"({io._plain(values[0])!r}) in every row used")])
+
+
+def _standardised(matrix: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Columns centred and scaled by their SD (checked to vary beforehand), and those SDs."""
     sd = matrix.std(ddof=0)
-    constant = sd.index[~(sd > 0)]
-    if len(constant):
-        raise io.DataValidationError([io.Problem(str(c), f"{what} is constant in the rows used; it cannot be "
-                                                 f"estimated (value {matrix[c].iloc[0]!r})") for c in constant])
     return ((matrix - matrix.mean()) / sd).to_numpy(float), sd.to_numpy(float)
 
 
@@ -982,9 +1007,12 @@ def _covariate_list(covariates) -> list[str]:
 # --------------------------------------------------------------------------- bivariate growth
 
 
+GROWTH = "bayes.bivariate_growth"
+
+
 def bivariate_growth(data: pd.DataFrame, x: str, y: str, time: str = "time", group: str = "participant_id",
                      covariates: Sequence[str] | None = None, *, arm: str | None = "arm",
-                     parameterization: str = "centred_levels",
+                     wave: str | None = "wave", parameterization: str = "centred_levels",
                      priors: Mapping[str, float] | None = None, draws: int = 1000, tune: int = 1000,
                      chains: int = 4, seed: int = 0, sampler: str = "nutpie",
                      target_accept: float = TARGET_ACCEPT, netcdf: str | Path | None = None) -> BayesResult:
@@ -993,19 +1021,29 @@ def bivariate_growth(data: pd.DataFrame, x: str, y: str, time: str = "time", gro
     Parameters
     ----------
     data : pandas.DataFrame
-        Long format, a row per participant and wave (the trial contract).
+        Long format, a row per participant and wave (the trial contract). Rows
+        where one outcome is missing contribute the other; rows with neither are
+        left out (noted).
     x, y : str
         The two outcomes, e.g. ``"gse_total"`` (self-efficacy) and ``"phq9_total"``.
     time : str, default "time"
-        Time since baseline (slopes are per unit of it: weeks in the contract).
+        Time since baseline (slopes are per unit of it: weeks in the contract);
+        must be observed wherever an outcome is.
     group : str, default "participant_id"
         Participant column.
     covariates : sequence of str, optional
-        Person-level covariates (constant within participant) that shift both
-        intercepts; text or categorical ones are coded as indicators.
+        Person-level covariates (constant within participant; the first observed
+        value is used) that shift both intercepts; text or categorical ones are
+        coded as indicators. Participants without them are left out (noted).
     arm : str or None, default "arm"
-        Arm column (constant within participant); each arm other than the first
-        level shifts both mean slopes. None: one mean slope per outcome.
+        Arm column in any coding (text, 0/1 or 1/2 codes, booleans, categorical),
+        read by :func:`analysis.io.arm_factor`: the reference arm (control-like
+        name, else the categorical's first level, else the lowest code) has the
+        reference slopes and each other arm shifts both mean slopes. A single arm,
+        or None, fits one mean slope per outcome (no arm effects).
+    wave : str or None, default "wave"
+        Wave column, checked for one row per participant and wave; None when the
+        data have none.
     parameterization : {"centred_levels", "centred", "non_centred"}
         Which person effects are sampled centred (see the module docstring):
         levels only (default), all, or none.
@@ -1017,130 +1055,167 @@ def bivariate_growth(data: pd.DataFrame, x: str, y: str, time: str = "time", gro
     Returns
     -------
     BayesResult
-        Posterior variables (data scale; coords ``outcome`` = ``[x, y]``, ``arm``,
-        ``treatment_arm``, ``effect`` = ``[x intercept, y intercept, x slope, y
-        slope]``, ``participant``, ``covariate``): ``intercept_mean`` (outcome; at
-        time 0 and average covariates), ``slope_mean`` (arm, outcome; points per
-        unit of ``time``), ``arm_effect`` (treatment_arm, outcome), ``re_sd``
-        (effect; person-effect SDs at time 0), ``re_corr`` (effect, effect_bis),
-        ``slope_corr``, ``intercept_corr``, ``sigma`` (outcome), ``resid_corr``,
-        ``covariate_effect`` (covariate, outcome), and the standardised sampling
-        parameters (``*_std``, person levels ``level_x``/``level_y`` and the
-        standard normals ``z_*``).
+        Posterior variables (data scale; coords ``outcome`` = ``[x, y]``, ``arm``
+        (reference first; ``["all"]`` when ``arm`` is None), ``treatment_arm``,
+        ``effect`` = ``[x intercept, y intercept, x slope, y slope]``,
+        ``participant``, ``covariate``): ``intercept_mean`` (outcome; at time 0 and
+        average covariates), ``slope_mean`` (arm, outcome; points per unit of
+        ``time``), ``arm_effect`` (treatment_arm, outcome; only with two or more
+        arms), ``re_sd`` (effect; person-effect SDs at time 0), ``re_corr``
+        (effect, effect_bis), ``slope_corr``, ``intercept_corr``, ``sigma``
+        (outcome), ``resid_corr``, ``covariate_effect`` (covariate, outcome), and
+        the standardised sampling parameters (``*_std``, person levels
+        ``level_x``/``level_y`` and the standard normals ``z_*``). The summary's
+        first line names the arms and the reference (:func:`analysis.io.describe_arms`).
 
     Raises
     ------
     io.DataValidationError
-        A column is missing, not numeric, ``time`` is missing where an outcome is
-        observed, or arm/covariates vary within a participant.
+        Before any model is built, naming the column, rows (index labels) and
+        values: a column is missing or not numeric; ``time`` or ``wave`` is
+        missing where an outcome is observed; a (participant, wave) pair repeats;
+        an arm is spelled two ways or changes within a participant; a covariate
+        varies within a participant, or is constant or collinear with others;
+        ``time`` or an outcome is constant.
     BayesInputError
-        Bad priors or sampler settings.
+        Bad priors or sampler settings, or too few observations or participants.
     """
-    design = _growth_design(data, x, y, time, group, covariates, arm=arm, priors=priors,
+    design = _growth_design(data, x, y, time, group, covariates, arm=arm, wave=wave, priors=priors,
                             parameterization=parameterization)
     return fit(design, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
                target_accept=target_accept, netcdf=netcdf)
 
 
 def _growth_design(data: pd.DataFrame, x: str, y: str, time: str = "time", group: str = "participant_id",
-                  covariates: Sequence[str] | None = None, *, arm: str | None = "arm",
-                  priors: Mapping[str, float] | None = None, parameterization: str = "centred_levels") -> Design:
+                   covariates: Sequence[str] | None = None, *, arm: str | None = "arm", wave: str | None = "wave",
+                   priors: Mapping[str, float] | None = None, parameterization: str = "centred_levels") -> Design:
     """The :class:`Design` of :func:`bivariate_growth` (same arguments, without sampling)."""
     if parameterization not in PARAMETERIZATIONS:
         raise BayesInputError(f"parameterization must be one of {list(PARAMETERIZATIONS)}, got {parameterization!r}")
-    covariates = _covariate_list(covariates)
-    _require(data, {"x": x, "y": y, "time": time, "group": group, "arm": arm,
-                    **{f"covariates[{k}]": c for k, c in enumerate(covariates)}})
     if x == y:
         raise BayesInputError(f"x and y must be different columns, got {x!r} twice")
-    frame = data.reset_index(drop=True)
-    values = pd.DataFrame({"x": _numeric(frame, x), "y": _numeric(frame, y), "time": _numeric(frame, time)})
-    used = values["x"].notna() | values["y"].notna()
-    no_time = used & values["time"].isna()
-    if no_time.any():
-        raise io.DataValidationError([io._problem(time, "missing where an outcome is observed",
-                                                  frame[time], no_time)])
-    notes = []
-    if (~used).sum():
-        notes.append(f"{int((~used).sum())} rows with neither {x} nor {y} observed were left out")
-    person = _person_table(frame, group, arm, covariates, used)
-    used &= frame[group].isin(person.index)
-    dropped = frame.loc[~frame[group].isin(person.index), group].nunique()
+    covariates = _covariate_list(covariates)
+    rows, notes = _growth_observations(data, x, y, time, group, arm, wave)
+    person, dropped = _person_table(rows, group, arm, covariates)
     if dropped:
         notes.append(f"{dropped} participants with missing covariates were left out")
-    rows = frame.loc[used].assign(**{f"_{k}": values.loc[used, k] for k in values})
-    if rows["_x"].notna().sum() < 2 or rows["_y"].notna().sum() < 2:
+    rows = rows[rows[group].isin(person.index)]
+    notes += _lost_arms(data, arm, person["_arm"], f"{x} or {y} observed" + (" and covariates" if covariates else ""))
+    if rows[x].notna().sum() < 2 or rows[y].notna().sum() < 2:
         raise BayesInputError(f"x ({x!r}) and y ({y!r}) each need at least 2 observed values")
     if person.shape[0] < 3:
         raise BayesInputError(f"at least 3 participants are needed, got {person.shape[0]}")
-    time_scale = float(rows["_time"].abs().max())
-    if not time_scale > 0:
-        raise io.DataValidationError([io.Problem(time, "is 0 in every row used: no change over time to model")])
-    ids = list(person.index)
-    position = pd.Series(np.arange(len(ids)), index=ids)
-    arms = list(person["_arm"].cat.categories)
+    _identified(rows[[time]], GROWTH)
     cov = _covariate_columns(person, covariates)
-    design_data, observed = _growth_rows(rows, group, position, time_scale, person["_arm"], (x, y))
+    _identified(cov, GROWTH)
+    ids = list(person.index)
+    arms = list(person["_arm"].cat.categories)
+    design_data, observed = _growth_rows(rows, group, time, pd.Series(np.arange(len(ids)), index=ids),
+                                         person["_arm"], (x, y))
     structure = (len(arms) > 1, cov.shape[1] > 0, parameterization)
-    if structure[0]:
-        design_data["arm_matrix"] = np.column_stack([(person["_arm"] == a).to_numpy(float) for a in arms[1:]])
-    if structure[1]:
-        design_data["cov_matrix"], design_data["cov_scale"] = _standardised(cov, "covariate")
     effects = [f"{x} intercept", f"{y} intercept", f"{x} slope", f"{y} slope"]
     coords = {"outcome": [x, y], "arm": arms, "effect": effects, "effect_bis": effects,
               "participant": [str(i) for i in ids]}
     if structure[0]:
+        design_data["arm_matrix"] = np.column_stack([(person["_arm"] == a).to_numpy(float) for a in arms[1:]])
         coords["treatment_arm"] = arms[1:]
     if structure[1]:
+        design_data["cov_matrix"], design_data["cov_scale"] = _standardised(cov)
         coords["covariate"] = list(cov.columns)
-    reported = ["intercept_mean", "slope_mean", "arm_effect", "re_sd", "slope_corr", "intercept_corr",
-                "sigma", "resid_corr", "covariate_effect"]
-    reported = tuple(r for r in reported if (r != "arm_effect" or structure[0])
-                     and (r != "covariate_effect" or structure[1]))
+    reported = tuple(r for r in ("intercept_mean", "slope_mean", "arm_effect", "re_sd", "slope_corr",
+                                 "intercept_corr", "sigma", "resid_corr", "covariate_effect")
+                     if (r != "arm_effect" or structure[0]) and (r != "covariate_effect" or structure[1]))
     frame_used = rows[[group, time, x, y, *covariates]].assign(arm=person["_arm"].reindex(rows[group]).to_numpy())
-    description = (f"{x} and {y} over {time}, {len(ids)} participants, {int(rows['_x'].notna().sum())} {x} and "
-                   f"{int(rows['_y'].notna().sum())} {y} observations, arms {arms}"
+    arms_line = io.describe_arms(person["_arm"]) if arm is not None else "no arm column: one mean slope per outcome"
+    description = (f"{x} and {y} over {time}, {len(ids)} participants, {int(rows[x].notna().sum())} {x} and "
+                   f"{int(rows[y].notna().sum())} {y} observations, {arms_line}"
                    + (f", covariates {list(cov.columns)}" if structure[1] else ""))
     return Design(model="bivariate_growth", data=design_data, priors={**GROWTH_PRIORS, **_check_priors(
         priors, GROWTH_PRIORS)}, coords=coords, structure=structure, reported=reported, observed=observed,
         frame=frame_used.reset_index(drop=True), description=description, notes=tuple(notes))
 
 
-def _person_table(frame: pd.DataFrame, group: str, arm: str | None, covariates: list[str],
-                  used: pd.Series) -> pd.DataFrame:
-    """One row per participant with an observation: arm (categorical) and covariates."""
-    rows = frame.loc[used]
-    if rows[group].isna().any():
-        raise io.DataValidationError([io._problem(group, "missing values", frame[group],
-                                                  used & frame[group].isna())])
-    arm_values = (rows[arm] if arm is not None else pd.Series("all", index=rows.index)).rename("_arm")
-    table = pd.concat([rows[group], arm_values, rows[covariates]], axis=1)
-    if arm is not None and arm_values.isna().any():
-        raise io.DataValidationError([io._problem(arm, "missing values", frame[arm], used & frame[arm].isna())])
+def _growth_observations(data: pd.DataFrame, x: str, y: str, time: str, group: str, arm: str | None,
+                         wave: str | None) -> tuple[pd.DataFrame, list[str]]:
+    """The rows with ``x`` or ``y`` observed, checked by :func:`analysis.io.model_frame`, and notes.
+
+    The outcomes become floats (NaN where one is not observed), ``time`` a float that
+    must be observed wherever an outcome is, the arm a categorical with the reference
+    first.
+    """
+    outcomes = {column: _observed(data, column, GROWTH) for column in (x, y)}
+    used = ~(np.isnan(outcomes[x]) & np.isnan(outcomes[y]))
+    frame = io.model_frame(data[used], numeric=[time], arm=arm, group=group, wave=wave, who=GROWTH)
+    if frame.n_dropped:
+        rows = data[used]
+        raise io.DataValidationError([io._problem(c, "missing where an outcome is observed", rows[c], rows[c].isna(),
+                                                  by_index=True) for c in (time, wave)
+                                      if c is not None and rows[c].isna().any()])
+    notes = [] if used.all() else [f"{int((~used).sum())} rows with neither {x} nor {y} observed were left out"]
+    return frame.data.assign(**{column: values[used] for column, values in outcomes.items()}), notes
+
+
+def _person_table(rows: pd.DataFrame, group: str, arm: str | None,
+                  covariates: list[str]) -> tuple[pd.DataFrame, int]:
+    """One row per participant (in order of appearance): ``_arm`` and the covariates.
+
+    Covariates must be constant within a participant (the first observed value is
+    used); participants without one are left out and counted. Without an arm column
+    every participant is in arm ``"all"``.
+
+    Returns
+    -------
+    person : pandas.DataFrame
+        Indexed by participant; ``_arm`` categorical, reference first, unused levels dropped.
+    dropped : int
+        Participants left out for a missing covariate.
+    """
+    absent = [c for c in covariates if c not in rows.columns]
+    if absent:
+        raise io.DataValidationError([io.Problem(c, f"{GROWTH}: column not in the data (argument covariates)")
+                                      for c in absent])
+    _refuse_varying(rows, group, covariates)
+    person = rows.drop_duplicates(group).set_index(group)
+    person = pd.DataFrame({"_arm": person[arm] if arm is not None else pd.Categorical(["all"] * len(person))},
+                          index=person.index)
+    dropped = 0
+    if covariates:
+        values = io.model_frame(rows.groupby(group, sort=False, observed=True)[covariates].first(),
+                                other=covariates, who=GROWTH)
+        person, dropped = person.loc[values.data.index].join(values.data[covariates]), values.n_dropped
+    return person.assign(_arm=person["_arm"].cat.remove_unused_categories()), dropped
+
+
+def _refuse_varying(rows: pd.DataFrame, group: str, columns: list[str]) -> None:
+    """Person-level columns must take one value per participant (missing values aside)."""
     problems = []
-    for column in ["_arm", *covariates]:
-        varies = table.groupby(group, sort=False)[column].transform("nunique") > 1
+    for column in columns:
+        varies = rows.groupby(group, sort=False, observed=True)[column].transform("nunique") > 1
         if varies.any():
-            name = arm if column == "_arm" else column
-            mask = pd.Series(False, index=frame.index)
-            mask[varies[varies].index] = True
-            problems.append(io._problem(name, "varies within a participant (must be constant per "
-                                        f"{group})", frame[name], mask))
+            problems.append(io._problem(column, f"varies within a participant (must be constant per {group})",
+                                        rows[column], varies, by_index=True))
     if problems:
         raise io.DataValidationError(problems)
-    person = table.groupby(group, sort=False).first()
-    person = person.loc[person[covariates].notna().all(axis=1)] if covariates else person
-    person["_arm"] = pd.Categorical(io.arm_factor(person["_arm"], column=arm or "arm"))
-    return person
 
 
-def _growth_rows(rows: pd.DataFrame, group: str, position: pd.Series, time_scale: float, arm_of: pd.Series,
+def _lost_arms(data: pd.DataFrame, arm: str | None, kept: pd.Series, what: str) -> list[str]:
+    """Notes naming the arms of ``data`` that no participant in the model belongs to."""
+    if arm is None:
+        return []
+    levels = io.arm_factor(data[arm], column=arm, by_index=True).categories
+    return [f"arm {level!r} has no participant with {what}; it is left out of the model"
+            for level in levels if level not in kept.cat.categories]
+
+
+def _growth_rows(rows: pd.DataFrame, group: str, time: str, position: pd.Series, arm_of: pd.Series,
                  names: tuple[str, str]):
     """Observation arrays of the growth model and the tables of the observed values (outcomes ``names``)."""
+    x, y = names
+    time_scale = float(rows[time].abs().max())
     person = position.reindex(rows[group]).to_numpy()
-    scaled = rows["_time"].to_numpy(float) / time_scale
-    has_x, has_y = rows["_x"].notna().to_numpy(), rows["_y"].notna().to_numpy()
-    x_value, y_value = rows["_x"].to_numpy(float), rows["_y"].to_numpy(float)
+    scaled = rows[time].to_numpy(float) / time_scale
+    has_x, has_y = rows[x].notna().to_numpy(), rows[y].notna().to_numpy()
+    x_value, y_value = rows[x].to_numpy(float), rows[y].to_numpy(float)
     x_position = np.where(has_x, np.cumsum(has_x) - 1, 0)
     data = {
         "x_value": x_value[has_x], "x_person": person[has_x], "x_time": scaled[has_x],
@@ -1148,24 +1223,35 @@ def _growth_rows(rows: pd.DataFrame, group: str, position: pd.Series, time_scale
         "y_has_x": has_x[has_y].astype(float), "y_x_position": x_position[has_y],
         "time_scale": np.asarray(time_scale), "time_mid": np.asarray(scaled.mean()),
     }
-    for key, values in (("x", x_value[has_x]), ("y", y_value[has_y])):
-        if not values.std() > 0:
-            raise io.DataValidationError([io.Problem(key, f"the outcome is constant ({values[0]:g}) in every row")])
+    for key, column, values in (("x", x, x_value[has_x]), ("y", y, y_value[has_y])):
+        _varying(values, column, GROWTH)
         data[f"{key}_center"], data[f"{key}_scale"] = np.asarray(values.mean()), np.asarray(values.std())
     info = pd.DataFrame({"participant": rows[group].astype(str).to_numpy(),
                          "arm": pd.Categorical(arm_of.reindex(rows[group]).to_numpy(),
                                                categories=arm_of.cat.categories),
-                         "time": rows["_time"].to_numpy(float)})
-    observed = {"x_obs": info[has_x].assign(outcome=names[0], observed=x_value[has_x]).reset_index(drop=True),
-                "y_obs": info[has_y].assign(outcome=names[1], observed=y_value[has_y]).reset_index(drop=True)}
+                         "time": rows[time].to_numpy(float)})
+    observed = {"x_obs": info[has_x].assign(outcome=x, observed=x_value[has_x]).reset_index(drop=True),
+                "y_obs": info[has_y].assign(outcome=y, observed=y_value[has_y]).reset_index(drop=True)}
     return data, observed
 
 
-def _nodes(design: Design) -> dict:
-    """``pm.Data`` nodes of a design, inside a model context: data by name, priors as ``prior_<name>``."""
-    import pymc as pm
+class _Nodes(dict):
+    """``pm.Data`` nodes of a design, each registered on first use inside the model context.
 
-    return {name: pm.Data(name, value) for name, value in _values(design).items()}
+    Data are keyed by name, priors as ``prior_<name>``. A model then holds only the
+    data and priors its structure uses, and refits pass only those (see :func:`_values`).
+    """
+
+    def __init__(self, design: Design):
+        super().__init__()
+        self._values = _values(design)
+
+    def __missing__(self, name: str):
+        import pymc as pm
+
+        node = self[name] = pm.Data(name, self._values[name])
+        return node
+
 
 
 def _growth_model(design: Design):
@@ -1175,7 +1261,7 @@ def _growth_model(design: Design):
 
     has_arms, has_covariates, parameterization = design.structure
     with pm.Model(coords=design.coords) as model:
-        d = _nodes(design)
+        d = _Nodes(design)
         intercept = pm.Normal("intercept_std", 0.0, d["prior_mean_sd"], dims="outcome")
         slope = pm.Normal("slope_std", 0.0, d["prior_mean_sd"], dims="outcome")
         mean_trend = slope[None, :]
@@ -1195,7 +1281,7 @@ def _growth_model(design: Design):
         centred = {"centred": (True,) * 4, "centred_levels": (True, True, False, False),
                    "non_centred": (False,) * 4}[parameterization]
         effects = _person_effects(("level_x", "level_y", "slope_x", "slope_y"), centred,
-                                  pt.concatenate([mean_level, mean_trend], axis=1), chol)
+                                  pt.concatenate(pt.broadcast_arrays(mean_level, mean_trend), axis=1), chol)
         level, trend = effects[:, :2], effects[:, 2:]
         sigma = pm.HalfNormal("sigma_std", d["prior_sigma_scale"], dims="outcome")
         unit = pm.Beta("resid_corr_unit", d["prior_resid_eta"], d["prior_resid_eta"])
@@ -1400,11 +1486,15 @@ def _outcome_lmm(design: Design, key: str):
 # --------------------------------------------------------------------------- adherence
 
 
+ADHERENCE = "bayes.adherence"
+
+
 def adherence(data: pd.DataFrame, predictor: str = "gse_total", attended: str = "sessions_attended",
               offered: str = "sessions_offered", group: str = "participant_id", wave: str = "wave",
-              lag: int = 1, covariates: Sequence[str] = (), *, priors: Mapping[str, float] | None = None,
-              draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0, sampler: str = "nutpie",
-              target_accept: float = TARGET_ACCEPT, netcdf: str | Path | None = None) -> BayesResult:
+              lag: int = 1, covariates: Sequence[str] = (), *, arm: str | None = "arm",
+              priors: Mapping[str, float] | None = None, draws: int = 1000, tune: int = 1000, chains: int = 4,
+              seed: int = 0, sampler: str = "nutpie", target_accept: float = TARGET_ACCEPT,
+              netcdf: str | Path | None = None) -> BayesResult:
     """Binomial model of sessions attended out of sessions offered, on self-efficacy.
 
     .. math::
@@ -1414,10 +1504,11 @@ def adherence(data: pd.DataFrame, predictor: str = "gse_total", attended: str = 
        \\quad u_i \\sim N(0, 1)
 
     with :math:`z` the predictor at wave ``w - lag`` of the same participant,
-    standardised by its mean and SD (ddof 1) at the first wave. Priors:
-    :math:`\\eta_0 \\sim N(0, \\text{intercept\\_sd})`, :math:`\\eta_1, \\beta \\sim
-    N(0, \\text{effect\\_sd})` (covariates standardised), :math:`\\sigma_u \\sim
-    \\mathrm{HalfNormal}(\\text{person\\_sd\\_scale})`; :data:`ADHERENCE_PRIORS`.
+    standardised by its mean and SD (ddof 1) at the first wave where it is
+    observed. Priors: :math:`\\eta_0 \\sim N(0, \\text{intercept\\_sd})`,
+    :math:`\\eta_1, \\beta \\sim N(0, \\text{effect\\_sd})` (covariates standardised),
+    :math:`\\sigma_u \\sim \\mathrm{HalfNormal}(\\text{person\\_sd\\_scale})`;
+    :data:`ADHERENCE_PRIORS`.
 
     Parameters
     ----------
@@ -1426,13 +1517,18 @@ def adherence(data: pd.DataFrame, predictor: str = "gse_total", attended: str = 
     predictor : str, default "gse_total"
         Self-efficacy score.
     attended, offered : str
-        Session counts; rows with none offered or a missing count are left out.
+        Session counts; rows with none offered, or a missing count or covariate,
+        are left out (noted).
     group, wave : str
-        Participant and wave columns.
+        Participant and wave columns; one row per participant and wave.
     lag : int, default 1
         Waves between the predictor and the sessions (0: same wave).
     covariates : sequence of str
         Row-level covariates (text or categorical ones as indicators).
+    arm : str or None, default "arm"
+        Arm column (any coding, see :func:`analysis.io.arm_factor`; constant within
+        participant). Not in the model: it labels the observations, so that
+        :func:`predictive_summary` can check them by arm. None when the data have none.
     priors : mapping, optional
         Overrides of :data:`ADHERENCE_PRIORS`.
     draws, tune, chains, seed, sampler, target_accept, netcdf
@@ -1444,72 +1540,102 @@ def adherence(data: pd.DataFrame, predictor: str = "gse_total", attended: str = 
         Variables ``intercept`` (log-odds of attending at the baseline-mean
         predictor), ``se_effect`` (log-odds per baseline SD), ``odds_ratio``,
         ``person_sd``, ``covariate_effect`` (log-odds per covariate unit).
+
+    Raises
+    ------
+    io.DataValidationError
+        Before any model is built, naming the column, rows (index labels) and
+        values: a column is missing or not numeric, counts are not whole numbers
+        >= 0 or more sessions are attended than offered, a (participant, wave) pair
+        repeats, the arm changes within a participant, the predictor does not vary
+        at the first wave, or a covariate is constant or collinear.
+    BayesInputError
+        Bad priors, ``lag`` or sampler settings, or fewer than 2 usable rows.
     """
     covariates = _covariate_list(covariates)
-    _require(data, {"predictor": predictor, "attended": attended, "offered": offered, "group": group,
-                    "wave": wave, **{f"covariates[{k}]": c for k, c in enumerate(covariates)}})
     lag = _whole("lag", lag, 0)
-    frame = data.reset_index(drop=True)
-    counts = pd.DataFrame({"attended": _numeric(frame, attended), "offered": _numeric(frame, offered)})
-    waves = _numeric(frame, wave)
-    score = _numeric(frame, predictor)
-    _check_counts(frame, counts, attended, offered)
-    repeated = frame.assign(_wave=waves).duplicated([group, "_wave"], keep=False) & waves.notna()
-    if repeated.any():
-        raise io.DataValidationError([io._problem(f"{group}, {wave}", "appears more than once",
-                                                  frame[group].astype(str) + ", " + waves.astype(str), repeated)])
-    baseline = score[waves == waves.min()].dropna()
-    if len(baseline) < 2 or not baseline.std() > 0:
-        raise io.DataValidationError([io.Problem(predictor, "needs at least 2 different values at the first wave "
-                                                 "to standardise it")])
-    lagged = pd.DataFrame({group: frame[group], "_wave": waves + lag,
-                           "_z": (score - baseline.mean()) / baseline.std()})
-    rows = frame.assign(_wave=waves, **counts).merge(lagged, on=[group, "_wave"], how="left")
-    cov = _covariate_columns(rows, covariates)
-    usable = (rows["offered"] > 0) & rows["attended"].notna() & rows["_z"].notna() & cov.notna().all(axis=1)
-    offered_rows = int((rows["offered"] > 0).sum())
+    scores = _lagged_scores(data, predictor, group, wave, lag)
+    sessions, offered_rows = _sessions(data, attended, offered, group, wave, covariates, arm)
+    rows = sessions.merge(scores, on=[group, wave], how="left", validate="many_to_one")
+    usable = rows["_z"].notna().to_numpy()
     notes = [f"{offered_rows - int(usable.sum())} of {offered_rows} rows with sessions offered were left out "
              f"(missing count, {predictor} at wave - {lag} or a covariate)"] if offered_rows > usable.sum() else []
-    rows, cov = rows.loc[usable].reset_index(drop=True), cov.loc[usable].reset_index(drop=True)
+    rows = rows[usable].reset_index(drop=True)
+    if arm is not None:
+        rows[arm] = rows[arm].cat.remove_unused_categories()
     if len(rows) < 2:
         raise BayesInputError(f"fewer than 2 usable rows: sessions offered with {attended} and {predictor} at "
                               f"wave - {lag} observed")
+    cov = _covariate_columns(rows, covariates)
+    _identified(pd.concat([rows["_z"].rename(f"{predictor} at wave - {lag}"), cov], axis=1), ADHERENCE)
     ids = list(pd.unique(rows[group]))
-    data_arrays = {"attended": rows["attended"].to_numpy(np.int64), "offered": rows["offered"].to_numpy(np.int64),
+    data_arrays = {"attended": rows[attended].to_numpy(np.int64), "offered": rows[offered].to_numpy(np.int64),
                    "person": pd.Series(np.arange(len(ids)), index=ids).reindex(rows[group]).to_numpy(),
                    "predictor": rows["_z"].to_numpy(float)}
     structure = (cov.shape[1] > 0,)
     coords = {"participant": [str(i) for i in ids]}
     if structure[0]:
-        data_arrays["cov_matrix"], data_arrays["cov_scale"] = _standardised(cov, "covariate")
+        data_arrays["cov_matrix"], data_arrays["cov_scale"] = _standardised(cov)
         coords["covariate"] = list(cov.columns)
-    info = pd.DataFrame({"participant": rows[group].astype(str), "wave": rows["_wave"],
-                         "offered": rows["offered"], "observed": rows["attended"]})
-    if "arm" in rows:
-        info.insert(1, "arm", rows["arm"].astype(str))
+    info = pd.DataFrame({"participant": rows[group].astype(str), "wave": rows[wave],
+                         "offered": rows[offered], "observed": rows[attended]})
+    if arm is not None:
+        info.insert(1, "arm", rows[arm])
     reported = ("intercept", "se_effect", "odds_ratio", "person_sd") + (("covariate_effect",) if structure[0] else ())
     design = Design(
         model="adherence", data=data_arrays,
         priors={**ADHERENCE_PRIORS, **_check_priors(priors, ADHERENCE_PRIORS)}, coords=coords,
         structure=structure, reported=reported, observed={"attended_obs": info},
         frame=rows.drop(columns=["_z"]), notes=tuple(notes),
-        description=(f"{attended} of {offered} on {predictor} at wave - {lag} (baseline-standardised), "
+        description=(f"{attended} of {offered} on {predictor} at wave - {lag} (standardised at the first wave), "
                      f"{len(rows)} rows, {len(ids)} participants"
                      + (f", covariates {list(cov.columns)}" if structure[0] else "")))
     return fit(design, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
                target_accept=target_accept, netcdf=netcdf)
 
 
-def _check_counts(frame: pd.DataFrame, counts: pd.DataFrame, attended: str, offered: str) -> None:
+def _lagged_scores(data: pd.DataFrame, predictor: str, group: str, wave: str, lag: int) -> pd.DataFrame:
+    """``group``, ``wave`` moved on by ``lag`` and ``_z``, the predictor standardised at its first wave."""
+    scores = io.model_frame(data, numeric=[predictor], group=group, wave=wave, who=ADHERENCE).data
+    first = scores[wave].min()
+    baseline = scores.loc[scores[wave] == first, predictor]
+    if len(baseline) < 2 or not baseline.std() > 0:
+        raise io.DataValidationError([io.Problem(predictor, f"{ADHERENCE}: needs at least 2 different values at "
+                                                            f"its first wave ({wave} {first}) to standardise it")])
+    return pd.DataFrame({group: scores[group], wave: scores[wave] + lag,
+                         "_z": (scores[predictor] - baseline.mean()) / baseline.std()})
+
+
+def _sessions(data: pd.DataFrame, attended: str, offered: str, group: str, wave: str, covariates: list[str],
+              arm: str | None) -> tuple[pd.DataFrame, int]:
+    """Rows with sessions offered and the counts and covariates observed; how many rows offered sessions."""
+    offering = io.model_frame(data, numeric=[offered], group=group, wave=wave, who=ADHERENCE).data
+    _check_counts(offering, None, offered)
+    offering = offering[offering[offered] > 0]
+    if offering.empty:
+        raise io.DataValidationError([io.Problem(offered, f"{ADHERENCE}: no row has sessions offered")])
+    sessions = io.model_frame(offering, numeric=[attended, offered], other=covariates, arm=arm, group=group,
+                              wave=wave, who=ADHERENCE).data
+    _check_counts(sessions, attended, offered)
+    return sessions, len(offering)
+
+
+def _check_counts(rows: pd.DataFrame, attended: str | None, offered: str) -> None:
+    """Session counts are whole numbers >= 0, and ``attended`` (if given) never exceeds ``offered``.
+
+    :func:`analysis.io.model_frame` compares the contract's ``sessions_attended`` and
+    ``sessions_offered`` itself; columns of other names are compared here.
+    """
     problems = []
-    for name, column in ((attended, "attended"), (offered, "offered")):
-        values = counts[column]
-        bad = values.notna() & ((values < 0) | (values % 1 != 0))
+    for column in (c for c in (attended, offered) if c is not None):
+        bad = (rows[column] < 0) | (rows[column] % 1 != 0)
         if bad.any():
-            problems.append(io._problem(name, "counts must be whole numbers >= 0", frame[name], bad))
-    over = counts["attended"] > counts["offered"]
+            problems.append(io._problem(column, "counts must be whole numbers >= 0", rows[column], bad,
+                                        by_index=True))
+    over = rows[attended] > rows[offered] if attended is not None else pd.Series(False, index=rows.index)
     if over.any():
-        problems.append(io._problem(attended, f"exceeds {offered}", frame[attended], over))
+        shown = rows[attended].map(io._plain).astype(str) + " > " + rows[offered].map(io._plain).astype(str)
+        problems.append(io._problem(attended, f"exceeds {offered}", shown, over, by_index=True))
     if problems:
         raise io.DataValidationError(problems)
 
@@ -1519,7 +1645,7 @@ def _adherence_model(design: Design):
 
     (has_covariates,) = design.structure
     with pm.Model(coords=design.coords) as model:
-        d = _nodes(design)
+        d = _Nodes(design)
         intercept = pm.Normal("intercept", 0.0, d["prior_intercept_sd"])
         effect = pm.Normal("se_effect", 0.0, d["prior_effect_sd"])
         person_sd = pm.HalfNormal("person_sd", d["prior_person_sd_scale"])
@@ -1652,7 +1778,7 @@ def _meta_model(design: Design):
 
     (tau_prior,) = design.structure
     with pm.Model(coords=design.coords) as model:
-        d = _nodes(design)
+        d = _Nodes(design)
         mu = pm.Normal("mu", 0.0, d["prior_mu_sd"])
         family = pm.HalfCauchy if tau_prior == "half_cauchy" else pm.HalfNormal
         tau = family("tau", d["prior_tau_scale"])
@@ -1665,6 +1791,9 @@ def _meta_model(design: Design):
 
 
 # --------------------------------------------------------------------------- mediation
+
+
+MEDIATION = "bayes.mediation"
 
 
 def mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome: str, covariates: Sequence[str] = (),
@@ -1704,39 +1833,43 @@ def mediation(data: pd.DataFrame, treatment: str, mediator: str, outcome: str, c
         ``prop_mediated``, ``sigma`` (coord ``equation``: mediator, outcome) and
         ``covariate_effect`` (covariate, equation). Rows with a missing value in a
         used column are left out (noted).
+
+    Raises
+    ------
+    io.DataValidationError
+        Before any model is built (see :func:`analysis.io.model_frame`): a column
+        is missing or not numeric, treatment, mediator or a covariate is constant or
+        collinear, or the outcome is constant.
     """
     covariates = _covariate_list(covariates)
-    _require(data, {"treatment": treatment, "mediator": mediator, "outcome": outcome,
-                    **{f"covariates[{k}]": c for k, c in enumerate(covariates)}})
     if len({treatment, mediator, outcome}) < 3:
         raise BayesInputError(f"treatment, mediator and outcome must be three different columns, got "
                               f"{treatment!r}, {mediator!r}, {outcome!r}")
-    frame = data.reset_index(drop=True)
-    main = pd.DataFrame({role: _numeric(frame, column) for role, column in
-                         (("t", treatment), ("m", mediator), ("y", outcome))})
-    cov = _covariate_columns(frame, covariates)
-    complete = main.notna().all(axis=1) & cov.notna().all(axis=1)
-    notes = ([f"{int((~complete).sum())} rows with a missing value were left out"] if (~complete).any() else [])
-    main, cov = main.loc[complete].reset_index(drop=True), cov.loc[complete].reset_index(drop=True)
+    frame = io.model_frame(data, numeric=[treatment, mediator, outcome], other=covariates, who=MEDIATION)
+    notes = [f"{frame.n_dropped} rows with a missing value were left out"] if frame.n_dropped else []
+    main = frame.data[[treatment, mediator, outcome]].reset_index(drop=True)
+    cov = _covariate_columns(frame.data, covariates).reset_index(drop=True)
     if len(main) < 4:
         raise BayesInputError(f"fewer than 4 complete rows ({len(main)})")
-    standard, sd = _standardised(main.set_axis([treatment, mediator, outcome], axis=1), "variable")
-    arrays = {"treatment": standard[:, 0], "m_value": main["m"].to_numpy(float),
-              "y_value": main["y"].to_numpy(float), "t_sd": np.asarray(sd[0]),
-              "m_center": np.asarray(main["m"].mean()), "m_sd": np.asarray(sd[1]),
-              "y_center": np.asarray(main["y"].mean()), "y_sd": np.asarray(sd[2])}
+    _identified(pd.concat([main[[treatment, mediator]], cov], axis=1), MEDIATION)
+    _varying(main[outcome], outcome, MEDIATION)
+    standard, sd = _standardised(main)
+    arrays = {"treatment": standard[:, 0], "m_value": main[mediator].to_numpy(float),
+              "y_value": main[outcome].to_numpy(float), "t_sd": np.asarray(sd[0]),
+              "m_center": np.asarray(main[mediator].mean()), "m_sd": np.asarray(sd[1]),
+              "y_center": np.asarray(main[outcome].mean()), "y_sd": np.asarray(sd[2])}
     structure = (cov.shape[1] > 0,)
     coords = {"equation": ["mediator", "outcome"]}
     if structure[0]:
-        arrays["cov_matrix"], arrays["cov_scale"] = _standardised(cov, "covariate")
+        arrays["cov_matrix"], arrays["cov_scale"] = _standardised(cov)
         coords["covariate"] = list(cov.columns)
-    rows = pd.DataFrame({"treatment": main["t"]})
+    rows = pd.DataFrame({"treatment": main[treatment]})
     design = Design(
         model="mediation", data=arrays, priors={**MEDIATION_PRIORS, **_check_priors(priors, MEDIATION_PRIORS)},
         coords=coords, structure=structure,
         reported=("a_path", "b_path", "acme", "ade", "total_effect", "prop_mediated"),
-        observed={"m_obs": rows.assign(observed=main["m"]), "y_obs": rows.assign(observed=main["y"])},
-        frame=pd.concat([main.set_axis([treatment, mediator, outcome], axis=1), cov], axis=1), notes=tuple(notes),
+        observed={"m_obs": rows.assign(observed=main[mediator]), "y_obs": rows.assign(observed=main[outcome])},
+        frame=pd.concat([main, cov], axis=1), notes=tuple(notes),
         description=(f"{treatment} -> {mediator} -> {outcome}, {len(main)} rows"
                      + (f", covariates {list(cov.columns)}" if structure[0] else "")))
     return fit(design, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
@@ -1767,7 +1900,7 @@ def _mediation_model(design: Design):
 
     (has_covariates,) = design.structure
     with pm.Model(coords=design.coords) as model:
-        d = _nodes(design)
+        d = _Nodes(design)
         intercept = pm.Normal("intercept_std", 0.0, d["prior_intercept_sd"], dims="equation")
         a = pm.Normal("a_std", 0.0, d["prior_coef_sd"])
         b = pm.Normal("b_std", 0.0, d["prior_coef_sd"])

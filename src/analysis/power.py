@@ -80,7 +80,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 from tqdm import tqdm
 
-from . import mediation, mixed, report
+from . import io, mediation, mixed, report
 
 __all__ = ["TrialDesign", "simulate_trial", "analyse_trial", "run_trials", "summarise", "power",
            "power_curve", "sample_size", "analytic_power", "compare_analytic", "describe",
@@ -100,6 +100,8 @@ CONNECT_TIMEOUT = 10
 #: Keys of a power config file (see :func:`run_config`).
 CONFIG_KEYS = ("design", "n_per_arm", "n_sims", "seed", "output")
 DEFAULT_OUTPUT = "reports/power"
+#: Name of :func:`analyse_trial` in messages about its data.
+ANALYSE = "power.analyse_trial"
 
 
 @dataclass(frozen=True)
@@ -271,7 +273,13 @@ def analyse_trial(data: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
     Parameters
     ----------
     data : pandas.DataFrame
-        As :func:`simulate_trial` returns it.
+        As :func:`simulate_trial` returns it, or a trial in that layout:
+        ``participant_id``, ``wave``, ``time``, ``arm``, ``self_efficacy`` and
+        ``symptoms``, one row per participant and wave. The arm may be coded in any
+        way :func:`analysis.io.arm_factor` reads (text, 0/1 or 1/2 codes, booleans,
+        categorical); its levels must be the design's arms (codes read as text, so
+        0/1 codes go with ``arms=("0", "1")``), whose first is the reference. Rows
+        with a missing value are left out.
     design : TrialDesign
         Supplies the arms and ``alpha``.
 
@@ -283,7 +291,16 @@ def analyse_trial(data: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
         ``failed`` (the model failed lme4's gradient check or could not be
         computed; for mediation, the SE model failed or is singular) and
         ``singular``.
+
+    Raises
+    ------
+    analysis.io.DataValidationError
+        A column is missing or not numeric, a (participant, wave) pair repeats, an
+        arm is spelled two ways or changes within a participant, or the data's arms
+        (with complete rows) are not the design's; each naming the column, rows
+        (index labels) and values.
     """
+    data = _trial_frame(data, design)
     others = list(design.arms[1:])
     fits = {outcome: _growth(data, outcome) for outcome in ("symptoms", "self_efficacy")}
     b_estimate, b_p = _b_path_test(data, fits["self_efficacy"])
@@ -300,6 +317,19 @@ def analyse_trial(data: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     table["detected"] = ~table["failed"] & (table["p"] < design.alpha)
     return table[["effect", "arm", "estimate", "p", "detected", "failed", "singular"]]
+
+
+def _trial_frame(data: pd.DataFrame, design: TrialDesign) -> pd.DataFrame:
+    """The complete rows of a trial, checked by :func:`analysis.io.model_frame`, arms in the design's order."""
+    frame = io.model_frame(data, numeric=["time", "symptoms", "self_efficacy"], arm="arm", group="participant_id",
+                           wave="wave", who=ANALYSE)
+    if sorted(frame.levels) != sorted(design.arms):
+        dropped = f" ({'; '.join(frame.notes)})" if frame.notes else ""
+        raise io.DataValidationError([io.Problem("arm", f"{ANALYSE}: the data's arms {frame.levels}{dropped} are not "
+                                                        f"the design's arms {list(design.arms)}; recode the arm "
+                                                        "column or give the design the data's arms")])
+    arm = io.arm_factor(frame.data["arm"], order=design.arms, reference=design.arms[0], by_index=True)
+    return frame.data.assign(arm=arm)
 
 
 def _growth(data: pd.DataFrame, outcome: str) -> mixed.LmmResult | None:
