@@ -112,3 +112,18 @@ def test_unreachable_scheduler_exits_2_before_running(tmp_path, capsys, monkeypa
     code = cli.main(["run", "--config", str(config), "--output", str(tmp_path / "out"),
                      "--scheduler", "tcp://127.0.0.1:9"])
     assert code == 2 and "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("notebook_params: {06_meta_analysis: {meta_data: studies.csv}}\n",
+     "notebook_params.06_meta_analysis.meta_data: file not found: {folder}/studies.csv"),
+    ("data: mytrial.csv\nmapping: mapping.yml\n", "data: file not found: {folder}/mytrial.csv"),
+    ("seed: 1\nquick: true\nseed: 2\n",
+     "{folder}/mine.yml: not valid YAML (the key 'seed' is written twice: on line 1 and on line 3)"),
+])
+def test_run_refuses_a_config_with_one_line_naming_the_key_before_anything_runs(tmp_path, capsys, text, message):
+    config = tmp_path / "mine.yml"
+    config.write_text(text)
+    assert cli.main(["run", "--config", str(config)]) == 2
+    assert capsys.readouterr().err == f"error: {message.format(folder=tmp_path.resolve())}\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mine.yml"]  # no report folder was made

@@ -225,6 +225,66 @@ def test_moderators_as_formula_dataframe_or_array_agree():
     assert list(by_array.beta.index) == ["intrcpt", "mods1", "mods2"]
 
 
+def test_r_style_factor_in_moderator_formulas_is_categorical():
+    dat = bcg_data()
+    as_text = meta.rma("yi", "vi", mods="~ alloc + ablat", data=dat)
+    as_factor = meta.rma("yi", "vi", mods="~ factor(alloc) + ablat", data=dat)
+    np.testing.assert_allclose(as_factor.beta.to_numpy(), as_text.beta.to_numpy(), rtol=1e-12)
+    assert list(as_factor.beta.index) == ["intrcpt", "factor(alloc)[T.random]", "factor(alloc)[T.systematic]", "ablat"]
+    dat["decade"] = dat["year"] // 10 * 10  # numbers: a slope without factor(), one step per level with it
+    by_decade = meta.rma("yi", "vi", mods="~ factor(decade)", data=dat)
+    by_label = meta.rma("yi", "vi", mods="~ label", data=dat.assign(label=dat["decade"].astype(str)))
+    assert by_decade.p == dat["decade"].nunique() == 5 and by_decade.QMdf == (4, None)
+    np.testing.assert_allclose(by_decade.beta.to_numpy(), by_label.beta.to_numpy(), rtol=1e-12)
+    assert by_decade.tau2 == pytest.approx(by_label.tau2, rel=1e-12)
+    assert meta.rma("yi", "vi", mods="~ decade", data=dat).p == 2
+
+
+def test_series_are_matched_by_index_never_by_position():
+    dat = bcg_data()
+    shuffled = dat.sample(frac=1, random_state=1)
+    reference = meta.rma("yi", "vi", mods="~ ablat", data=dat)
+    for fit in [meta.rma(dat.yi, shuffled.vi, mods=shuffled[["ablat"]]),  # put in the first one's order
+                meta.rma(shuffled.yi, "vi", mods="~ ablat", data=dat),  # put in data's order
+                meta.rma(shuffled.yi, shuffled.vi, mods="~ ablat", data=dat, slab=dat.author)]:
+        np.testing.assert_allclose(fit.beta.to_numpy(), reference.beta.to_numpy(), rtol=1e-12)
+        assert fit.tau2 == pytest.approx(reference.tau2, rel=1e-12)
+    labelled = meta.rma(shuffled.yi, shuffled.vi, data=dat, slab=shuffled.author)
+    by_column = meta.rma("yi", "vi", data=dat, slab="author")
+    pd.testing.assert_series_equal(labelled.yi, by_column.yi)
+    with pytest.raises(meta.MetaInputError, match=r"vi and yi have different indexes \(only in vi: 13; only in yi: 0\)"):
+        meta.rma(dat.yi, dat.vi.set_axis(range(1, 14)))
+    with pytest.raises(meta.MetaInputError, match=r"yi and data have different indexes \(only in data: 0\)"):
+        meta.rma(dat.yi.iloc[1:], "vi", data=dat)
+    with pytest.raises(meta.MetaInputError, match=r"mods and yi have different indexes \(only in yi: 1, 2, 3, 4, 5 \.\.\.; mods repeats labels\)"):
+        meta.rma(dat.yi, dat.vi, mods=dat[["ablat"]].set_axis([0] * 13))
+
+
+def test_escalc_matches_series_by_index():
+    bcg = datasets.load("dat_bcg")
+    shuffled = bcg.sample(frac=1, random_state=2)
+    by_column = meta.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=bcg)
+    by_series = meta.escalc("RR", ai=bcg.tpos, bi=shuffled.tneg, ci=shuffled.cpos, di=bcg.cneg)
+    np.testing.assert_allclose(by_series[["yi", "vi"]].to_numpy(), by_column[["yi", "vi"]].to_numpy(), rtol=1e-15)
+    with pytest.raises(meta.MetaInputError, match=r"bi and ai have different indexes \(only in ai: 0\)"):
+        meta.escalc("RR", ai=bcg.tpos, bi=bcg.tneg.iloc[1:], ci=bcg.cpos, di=bcg.cneg)
+
+
+def test_effect_sizes_take_a_tables_own_yi_and_vi():
+    bcg = datasets.load("dat_bcg")
+    computed = meta.effect_sizes(bcg, "rr", ai="tpos", bi="tneg", ci="cpos", di="cneg")
+    assert computed.attrs == {"measure": "RR", "precomputed": False}
+    sheet = computed[["author", "year", "yi", "vi"]].copy()  # an extraction sheet: effect sizes only
+    given = meta.effect_sizes(sheet, "RR", ai="tpos", bi="tneg", ci="cpos", di="cneg")
+    assert given.attrs == {"measure": "RR", "precomputed": True} and given.equals(sheet)
+    fit, again = meta.rma("yi", "vi", data=given), meta.rma("yi", "vi", data=computed)
+    assert fit.measure == "RR" and fit.beta.iloc[0] == again.beta.iloc[0]
+    with pytest.raises(meta.MetaInputError, match="unknown measure 'LOGRR'"):
+        meta.effect_sizes(sheet, "logRR")
+    with pytest.raises(meta.MetaInputError, match=r"ai: column 'tpos' not in data"):
+        meta.effect_sizes(sheet[["author", "yi"]], "RR", ai="tpos", bi="tneg", ci="cpos", di="cneg")
+
+
 def test_formula_predictions_take_raw_factor_levels():
     fit = meta.rma("yi", "vi", mods="~ alloc + ablat", data=bcg_data())
     by_levels = fit.predict(newmods=pd.DataFrame({"alloc": ["random", "systematic"], "ablat": [40, 20]}))

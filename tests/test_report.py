@@ -3,6 +3,7 @@ runs, sweeps, results.json and its diff, pages that say what they were made from
 
 import base64
 import hashlib
+import html
 import json
 import math
 import os
@@ -20,9 +21,10 @@ from urllib.parse import unquote
 
 import nbformat
 import pytest
+import yaml
 from PIL import Image
 
-from analysis import __version__, cli, datasets, report
+from analysis import __version__, browser, cli, datasets, io, meta, report
 
 
 def write_config(tmp_path: Path, text: str) -> Path:
@@ -39,7 +41,16 @@ def write_config(tmp_path: Path, text: str) -> Path:
         ("quick: 1\n", "quick must be bool"),
         ("seed: true\n", "seed must be int"),
         ("se_instrument: gse10\n", "unknown instrument 'gse10'"),
-        ("data: nowhere.csv\n", "data file not found"),
+        ("data: nowhere.csv\n", "data: file not found: "),
+        ("mapping: nowhere.yml\n", "mapping: file not found: "),
+        ("notebook_params: {06_meta_analysis: {meta_data: studies.csv}}\n",
+         "notebook_params.06_meta_analysis.meta_data: file not found: "),
+        ("notebook_params: {04_mediation: {mapping: gone.yml}}\n", "notebook_params.04_mediation.mapping: file not found"),
+        ("variants: {02_mixed_effects: {mine: {data: gone.csv}}}\n", "variants.02_mixed_effects.mine.data: file not found"),
+        ("sweeps: {01_data_quality: {data: [gone.csv]}}\n", "sweeps.01_data_quality.data: file not found"),
+        ("seed: 1\nquick: true\nseed: 2\n", "the key 'seed' is written twice: on line 1 and on line 3"),
+        ("notebook_params:\n  01_data_quality: {seed: 1}\n  01_data_quality: {quick: true}\n",
+         "the key '01_data_quality' is written twice: on line 2 and on line 3"),
         ("notebooks: [99_nothing]\n", "unknown notebooks ['99_nothing']"),
         ("notebook_params: {01_data_quality: {sed: 1}}\n", "has no parameter 'sed'"),
         ("notebook_params: {01_data_quality: {seed: '1'}}\n", "must be int"),
@@ -58,6 +69,75 @@ def test_defaults_fill_a_partial_config_and_paths_resolve_against_it(tmp_path):
     assert config["seed"] == 7 and config["quick"] is False
     assert config["data"] == str((tmp_path / "mine.csv").resolve())
     assert config["notebooks"] == report.notebook_names()
+
+
+def test_a_missing_file_is_named_with_its_key_and_full_path(tmp_path):
+    (tmp_path / "sub").mkdir()
+    config = tmp_path / "sub" / "mine.yml"
+    config.write_text("notebook_params: {06_meta_analysis: {meta_data: ../studies.csv}}\n")
+    with pytest.raises(report.ConfigError) as err:
+        report.load_config(config)
+    assert str(err.value) == (f"notebook_params.06_meta_analysis.meta_data: file not found: "
+                              f"{(tmp_path / 'studies.csv').resolve()}")
+
+
+def test_own_config_runs_only_the_variants_and_sweeps_it_writes_and_reports_beside_itself(tmp_path):
+    own = report.load_config(write_config(tmp_path, "seed: 3\n"))
+    assert (own["variants"], own["sweeps"]) == ({}, {})
+    assert own["output"] == str((tmp_path / "reports").resolve())
+    assert own["symptom_instruments"] == ["phq9", "gad7"] and own["seed"] == 3  # other keys: defaults
+    written = report.load_config(write_config(
+        tmp_path, "output: ../elsewhere\nvariants: {01_data_quality: {one: {seed: 1}}}\n"))
+    assert written["output"] == str((tmp_path.parent / "elsewhere").resolve())
+    assert written["variants"] == {"01_data_quality": {"one": {"seed": 1}}} and written["sweeps"] == {}
+    bundled = report.load_config()
+    assert set(bundled["variants"]["02_mixed_effects"]) == {"BtheB", "HELP"}
+    assert bundled["sweeps"] == {"02_mixed_effects": {"outcome": {"phq9": "phq9", "gad7": "gad7"}}}
+    assert bundled["output"] == str(report.ROOT / "reports")
+    assert report.load_config(report.DEFAULT_CONFIG) == bundled
+
+
+def test_file_parameters_resolve_against_the_config_and_data_set_names_stay(tmp_path):
+    (tmp_path / "studies.csv").write_text("yi,vi\n0.1,0.01\n")
+    (tmp_path / "map.yml").write_text("ID: participant_id\n")
+    config = report.load_config(write_config(
+        tmp_path, "notebook_params: {06_meta_analysis: {meta_data: studies.csv}, 05_cross_lagged: {mapping: map.yml}}\n"
+                  "variants: {06_meta_analysis: {bcg: {meta_data: dat_bcg}}, 04_mediation: {mine: {mapping: map.yml}}}\n"))
+    assert config["notebook_params"]["06_meta_analysis"]["meta_data"] == str((tmp_path / "studies.csv").resolve())
+    assert config["notebook_params"]["05_cross_lagged"]["mapping"] == str((tmp_path / "map.yml").resolve())
+    assert config["variants"]["06_meta_analysis"]["bcg"]["meta_data"] == "dat_bcg"
+    assert config["variants"]["04_mediation"]["mine"]["mapping"] == str((tmp_path / "map.yml").resolve())
+    assert report.file_parameters("06_meta_analysis") == {"meta_data": True}
+    assert report.file_parameters("01_data_quality") == {"data": True, "mapping": False}
+    assert report.file_parameters("07_power") == {}
+
+
+def test_yaml_keys_written_twice_are_refused_also_in_nested_mappings():
+    assert io.load_yaml("a: 1\nb: {a: 2}\nbase: &b {x: 1}\nnew: {<<: *b, x: 2}\n") == {
+        "a": 1, "b": {"a": 2}, "base": {"x": 1}, "new": {"x": 2}}  # a merge key may be overridden
+    with pytest.raises(yaml.YAMLError, match="the key 'x' is written twice: on line 3 and on line 4"):
+        io.load_yaml("a: 1\nb:\n  x: 1\n  x: 2\n")
+
+
+def test_bundled_examples_run_on_bundled_data_or_when_asked(tmp_path):
+    own = tmp_path / "mine.csv"
+    own.write_text("x\n1\n")
+    assert report.wants_bundled_examples(None, "synthetic_trial") and report.wants_bundled_examples(True, str(own))
+    assert not report.wants_bundled_examples(None, str(own))
+    assert not report.wants_bundled_examples(False, "synthetic_trial")
+    with pytest.raises(TypeError, match="bundled_examples must be true, false or null, got 'yes'"):
+        report.wants_bundled_examples("yes", str(own))
+    for name, example in [("04_mediation", "jobs"), ("05_cross_lagged", "HELPfull")]:
+        assert datasets.path(example) in report.data_files(name, {})
+        assert datasets.path(example) not in report.data_files(name, {"data": str(own)})
+        assert datasets.path(example) in report.data_files(name, {"data": str(own), "bundled_examples": True})
+
+
+def test_notebooks_are_stored_without_outputs():
+    for path in sorted(report.NOTEBOOKS.rglob("*.ipynb")):
+        cells = nbformat.read(path, as_version=4).cells
+        assert [i for i, cell in enumerate(cells) if cell.cell_type == "code"
+                and (cell.outputs or cell.execution_count is not None)] == [], path
 
 
 def test_parameters_passed_are_those_the_notebook_declares(tmp_path):
@@ -309,6 +389,88 @@ def test_killing_a_run_midway_leaves_the_previous_reports_intact(tmp_path):
     assert (runs[1].ok, runs[1].html, runs[1].previous) == (False, "sleeps.failed.html", "sleeps.html")
     assert (out / "sleeps.html").read_bytes() == previous
     assert '<a href="sleeps.html">last good report</a>' in (out / "index.html").read_text()
+    failed = [out / "sleeps.failed.html", out / "sleeps.failed.ipynb"]
+    assert all(path.is_file() for path in failed)
+    with notebooks_and_data(books, datasets.data_dir()):  # succeeding again removes the failed run's pages
+        runs = report.run_reports(write_config(tmp_path, "variants: {}\nsweeps: {}\n"), output=out)
+    assert (runs[1].ok, runs[1].reused) == (True, False) and not any(path.exists() for path in failed)
+    failed[0].write_text("<html>left by a run killed before it wrote the manifest</html>")
+    with notebooks_and_data(books, datasets.data_dir()):  # ... and so does a report that is up to date
+        runs = report.run_reports(write_config(tmp_path, "variants: {}\nsweeps: {}\n"), output=out)
+    assert runs[1].reused and not failed[0].exists()
+
+
+def test_warnings_show_as_notes_in_words_and_never_as_stderr(tmp_path):
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    tiny_notebook(books / "warns.ipynb",
+                  "import logging, warnings\nimport numpy as np\n"
+                  "warnings.warn('only 3 studies', UserWarning)\n"
+                  "warnings.warn('old API', DeprecationWarning)\n"
+                  "np.corrcoef([1, 1, 1], [1, 2, 3])\n"  # 0/0 inside numpy's code: numpy's business
+                  "np.zeros(1) / np.zeros(1)\n"  # ... but the notebook's own is shown
+                  "logging.getLogger('pymc.sampling').info('Sampling 4 chains')\n"
+                  "logging.getLogger('distributed').setLevel(logging.INFO)\n"  # as Dask sets its loggers
+                  "logging.getLogger('distributed.scheduler').info('Register worker')\n"
+                  "logging.getLogger('pymc.sampling').warning('The rhat statistic is larger than 1.01')")
+    with notebooks_and_data(books, datasets.data_dir()):
+        run = report.run_notebook("warns", {}, tmp_path / "out")
+    assert run.ok, run.error
+    outputs = nbformat.read(tmp_path / "out" / "warns.ipynb", as_version=4).cells[1].outputs
+    assert [output for output in outputs if output.get("name") == "stderr"] == []
+    notes = [re.sub(r"<[^>]+>", "", output["data"]["text/html"]) for output in outputs
+             if "report-warning" in output.get("data", {}).get("text/html", "")]
+    assert notes == ["Warning from the notebook: only 3 studies",
+                     "Warning from the notebook: invalid value encountered in divide",
+                     "Warning from pymc: The rhat statistic is larger than 1.01"]
+    assert 'data-mime-type="application/vnd.jupyter.stderr"' not in (tmp_path / "out" / "warns.html").read_text()
+
+
+def rendered(notebook: Path, **kwargs):
+    """The HTML page of a notebook, parsed."""
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(report.render_html(notebook, **kwargs).read_text(), "html.parser")
+
+
+def online_references(page) -> list[str]:
+    """Addresses on other hosts that scripts, style sheets, images or frames of a page would load."""
+    return [url for tag in page.find_all(["script", "link", "img", "iframe"])
+            for url in [tag.get("src") or tag.get("href") or ""] if re.match(r"(https?:)?//", url)]
+
+
+def test_formulas_become_mathml_and_tagged_cells_can_be_left_out(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("Inline $\\tau^2$, code `$x$`, and\n\n$$\\frac{a}{b}$$"),
+                nbformat.v4.new_markdown_cell("JOBS II example", metadata={"tags": [report.EXAMPLE_TAG]}),
+                nbformat.v4.new_code_cell("show()", outputs=[nbformat.v4.new_output(
+                    "display_data", data={"text/latex": "$$\\alpha_k$$", "text/plain": "alpha_k"})])]
+    nbformat.write(nb, tmp_path / "math.ipynb")
+    page = rendered(tmp_path / "math.ipynb", hide_tags=(report.EXAMPLE_TAG,))
+    formulas = page.find_all("math")
+    assert [(m["display"], m.get_text()) for m in formulas] == [("inline", "τ2"), ("block", "ab"), ("block", "αk")]
+    assert formulas[1].find("mfrac") is not None
+    assert page.find("code").get_text() == "$x$" and "JOBS II" not in page.get_text()
+    assert "JOBS II" in rendered(tmp_path / "math.ipynb").get_text()
+    with pytest.raises(ValueError, match=r"the formula '\\\\left\( x' cannot be rendered as MathML"):
+        report.latex_to_mathml("\\left( x")
+
+
+@pytest.mark.parametrize("source", sorted(report.NOTEBOOKS.rglob("*.ipynb")), ids=lambda path: path.stem)
+def test_report_pages_show_formulas_as_mathml_and_load_nothing_from_the_internet(tmp_path, source):
+    """Each notebook's page as stored (no outputs): every formula rendered, no script from a CDN."""
+    copy = tmp_path / source.name
+    shutil.copy(source, copy)
+    page = rendered(copy)
+    has_math = any("$" in cell.source for cell in nbformat.read(copy, as_version=4).cells
+                   if cell.cell_type == "markdown")
+    assert bool(page.find_all("math")) == has_math
+    for code in page.select(".jp-MarkdownCell code"):
+        code.decompose()
+    text = " ".join(cell.get_text() for cell in page.select(".jp-MarkdownCell"))
+    assert browser.RAW_LATEX.findall(text) == []
+    assert online_references(page) == []
+    assert not re.search(r"mathjax|require\.js|cdnjs|unpkg", str(page), re.IGNORECASE)
 
 
 def test_diff_lists_what_moved_appeared_and_disappeared():
@@ -351,3 +513,37 @@ def test_mixed_effects_notebook_runs(tmp_path, data, extra, words):
     assert "Traceback" not in html
     for word in words:
         assert word in html
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook, heading, example_key, example", [
+    ("04_mediation", "JOBS II: job-search self-efficacy and depression", "jobs_acme", "jobs"),
+    ("05_cross_lagged", "HELP: social support and depression", "help_y_on_x", "HELPfull"),
+])
+def test_own_data_reports_leave_out_the_bundled_examples(tmp_path, notebook, heading, example_key, example):
+    shutil.copy(datasets.path("synthetic_trial"), tmp_path / "mytrial.csv")
+    runs = report.run_reports(write_config(tmp_path, f"data: mytrial.csv\nquick: true\nnotebooks: [{notebook}]\n"))
+    assert [(run.name, run.ok) for run in runs] == [(notebook, True)], runs[0].error
+    page = (tmp_path / "reports" / f"{notebook}.html").read_text()  # the output folder is beside the config
+    assert heading not in page and "is not part of a report on your own data" in page
+    assert example_key not in runs[0].values and len(runs[0].values) >= 3
+    assert str((tmp_path / "mytrial.csv").resolve()) in runs[0].inputs
+    assert str(datasets.path(example)) not in runs[0].inputs
+
+
+@pytest.mark.slow
+def test_meta_analysis_takes_precomputed_effect_sizes_and_factor_moderators(tmp_path):
+    studies = meta.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=datasets.load("dat_bcg"))
+    studies["decade"] = studies["year"] // 10 * 10
+    studies[["author", "year", "decade", "yi", "vi"]].to_csv(tmp_path / "studies.csv", index=False)
+    config = write_config(tmp_path, "quick: true\nnotebooks: [06_meta_analysis]\noutput: out\nnotebook_params:\n"
+                                    "  06_meta_analysis: {meta_data: studies.csv, measure: RR, study_label: author,\n"
+                                    "                     moderators: '~ factor(decade)'}\n")
+    runs = report.run_reports(config)
+    assert runs[0].ok, runs[0].error
+    page = (tmp_path / "out" / "06_meta_analysis.html").read_text()
+    assert "06 · Meta-analysis: studies.csv" in page and "self-efficacy and symptoms</h1>" not in page
+    assert "effect sizes from the file's <code>yi</code> and <code>vi</code> columns" in html.unescape(page)
+    assert "factor(decade)[T.1980]" in page
+    assert runs[0].values["k"] == 13
+    assert runs[0].values["pooled"] == pytest.approx(0.4894, abs=5e-5)  # exp(-0.7145), Viechtbauer (2010)

@@ -631,8 +631,8 @@ def test_data_quality_and_mixed_reports_run_on_totals_only(tmp_path):
     html = (tmp_path / "01_data_quality.html").read_text()
     assert "Traceback" not in html and "totals only in these data, no item plots" in html
     assert "published alpha of the PHQ-9" in html and "no reliable change" in html  # GSE: no published alpha
-    mixed = report.run_notebook("02_mixed_effects", {"data": str(path), "quick": True, "reliability": 0.8},
-                                tmp_path)
+    mixed = report.run_notebook("02_mixed_effects",
+                                {"data": str(path), "quick": True, "reliability": {"phq9": 0.8}}, tmp_path)
     assert mixed.ok, mixed.error
     html = (tmp_path / "02_mixed_effects.html").read_text()
     assert "Traceback" not in html and "report parameter <code>reliability</code>" in html

@@ -1,11 +1,20 @@
 """Open a report folder in headless Chromium, as a reader would, and find what is broken.
 
 ``check_reports(folder)`` starts the system's Chromium (Debian's ``chromium``), opens
-``index.html`` and every page it links within the folder, and lists broken links
-(local files that do not exist, anchors that no element carries) and broken images
-(not loaded: ``naturalWidth`` 0). Links to other hosts are counted, not followed: the
-browser gets no network, so the check gives the same answer offline. On a problem a
-screenshot of the page is saved under ``FOLDER/browser-check/``.
+``index.html`` and every page it links within the folder, and lists what a reader would
+find wrong:
+
+* broken links (local files that do not exist, anchors that no element carries) and
+  broken images (not loaded: ``naturalWidth`` 0);
+* requests for anything that is not local (a script or style sheet from a CDN): a report
+  must read the same offline, and load nothing from the internet;
+* raw LaTeX in the visible text (``$...$`` that was not rendered as a formula);
+* warning boxes: visible ``stderr`` output cells (a library's warning with its file path,
+  or a traceback).
+
+Links to other hosts are counted, not followed: the browser gets no network, so the
+check gives the same answer offline. On a problem a screenshot of the page is saved
+under ``FOLDER/browser-check/``.
 
 From the command line, on a whole report folder (exit 0: no problem, 1: problems, 2:
 no folder or no browser)::
@@ -22,6 +31,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -45,13 +55,26 @@ _ON_FDS_3_AND_4 = ("import fcntl, os, sys\n"
                    "r, w = (fcntl.fcntl(int(fd), fcntl.F_DUPFD_CLOEXEC, 10) for fd in sys.argv[1:3])\n"
                    "os.dup2(r, 3)\nos.dup2(w, 4)\nos.execv(sys.argv[3], sys.argv[3:])\n")
 
-# What a reader would notice on a page: images that did not load, where links lead, anchors there are.
+#: URL schemes a page may load from: its own files and what it carries inline.
+LOCAL_SCHEMES = ("file", "data", "about", "blob")
+
+# What a reader would notice on a page: images that did not load, where links lead, anchors there are,
+# the text shown, and the first line of each visible stderr output (a warning or a traceback).
 _PAGE_FACTS = """(() => ({
   images: Array.from(document.images).map(img => ({src: img.currentSrc || img.src,
                                                    ok: img.complete && img.naturalWidth > 0})),
   links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href),
   anchors: Array.from(document.querySelectorAll('[id], a[name]')).map(el => el.id || el.getAttribute('name')),
+  text: document.body ? document.body.innerText : '',
+  stderr: Array.from(document.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]'))
+               .filter(el => el.getClientRects().length > 0)
+               .map(el => el.innerText.trim().split('\\n')[0]),
 }))()"""
+
+#: LaTeX a reader would see as source where a formula should be: ``$$...$$``, or ``$...$`` whose content
+#: neither starts nor ends with a space (TeX's rule, so that "from $5 to $10" is not taken for a formula).
+RAW_LATEX = re.compile(r"\$\$.+?\$\$|(?<![\\$\w])\$(?=\S)[^$\n]+?(?<=\S)\$(?![\w$])", re.DOTALL)
+SHOWN_CHARACTERS = 80  # of a raw formula or a stderr line in a problem
 
 
 class BrowserError(RuntimeError):
@@ -116,6 +139,7 @@ class Chromium:
             target = self.call("Target.createTarget", url="about:blank")["targetId"]
             self._session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
             self.call("Page.enable", session=self._session)
+            self.call("Network.enable", session=self._session)
         except BrowserError:
             self.__exit__(None, None, None)
             raise
@@ -187,6 +211,11 @@ class Chromium:
             raise BrowserError(f"{url}: {result['errorText']}")
         self._wait_for("Page.loadEventFired")
 
+    def requests(self) -> list[str]:
+        """URLs the open page has requested so far (itself, scripts, styles, images, fetches ...)."""
+        return [event["params"]["request"]["url"] for event in self._events
+                if event.get("method") == "Network.requestWillBeSent" and event.get("sessionId") == self._session]
+
     def evaluate(self, expression: str):
         """Value of a JavaScript expression in the open page (promises awaited)."""
         result = self.call("Runtime.evaluate", session=self._session, expression=expression,
@@ -210,7 +239,12 @@ class Chromium:
 
 @dataclass(frozen=True)
 class Problem:
-    """Something broken on a page: ``kind`` is "broken link", "broken anchor" or "broken image"."""
+    """Something wrong on a page.
+
+    ``kind`` is "broken link", "broken anchor", "broken image", "external request" (the
+    page asked for a URL that is not local), "raw LaTeX" (a formula shown as source) or
+    "stderr output" (a warning box); ``target`` says which.
+    """
 
     page: str
     kind: str
@@ -243,7 +277,10 @@ class BrowserCheck:
 
 def check_reports(folder: str | Path, executable: str | None = None, screenshots: bool = True,
                   timeout: float = 60.0) -> BrowserCheck:
-    """Open ``folder/index.html`` and every page it links within ``folder``; find broken links and images.
+    """Open ``folder/index.html`` and every page it links within ``folder``; find what is wrong on them.
+
+    Broken links, anchors and images, requests for URLs that are not local, raw LaTeX in
+    the visible text and visible stderr outputs (see :class:`Problem`).
 
     Parameters
     ----------
@@ -284,6 +321,7 @@ def check_reports(folder: str | Path, executable: str | None = None, screenshots
             facts = browser.evaluate(_PAGE_FACTS)
             anchors[page] = set(facts["anchors"])
             found = _broken_images(root, page, facts["images"], counts)
+            found += _page_problems(_relative(root, page), facts, browser.requests())
             for target, fragment in _local_links(root, page, facts["links"], found, counts):
                 wanted += [(page, target, fragment)] if fragment else []
                 if target.suffix == ".html" and target.is_relative_to(root) and target not in seen:
@@ -304,6 +342,22 @@ def _broken_images(root: Path, page: Path, images: list[dict], counts: dict) -> 
     counts["images"] += len(images)
     return [Problem(_relative(root, page), "broken image", _shorten(root, image["src"]))
             for image in images if not image["ok"]]
+
+
+def _page_problems(page: str, facts: dict, requests: list[str]) -> list[Problem]:
+    """Requests for URLs that are not local, raw LaTeX in the visible text, and visible stderr outputs."""
+    external = dict.fromkeys(url for url in requests if urlsplit(url).scheme not in LOCAL_SCHEMES)
+    latex = dict.fromkeys(_shown(match.group(0)) for match in RAW_LATEX.finditer(facts["text"]))
+    stderr = dict.fromkeys(_shown(line) for line in facts["stderr"])
+    return ([Problem(page, "external request", url) for url in external]
+            + [Problem(page, "raw LaTeX", formula) for formula in latex]
+            + [Problem(page, "stderr output", line or "(empty)") for line in stderr])
+
+
+def _shown(text: str) -> str:
+    """``text`` on one line, cut to :data:`SHOWN_CHARACTERS`."""
+    line = " ".join(text.split())
+    return line if len(line) <= SHOWN_CHARACTERS else line[:SHOWN_CHARACTERS - 3] + "..."
 
 
 def _local_links(root: Path, page: Path, links: list[str], found: list[Problem], counts: dict):
@@ -336,8 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m analysis.browser [FOLDER]``: check a report folder; exit 0 when nothing is broken."""
     parser = argparse.ArgumentParser(
         prog="python -m analysis.browser",
-        description="Open index.html and every report it links in headless Chromium; "
-                    "fail on broken links or images (screenshots in FOLDER/browser-check/).")
+        description="Open index.html and every report it links in headless Chromium; fail on broken "
+                    "links or images, requests for anything not local, raw LaTeX or stderr output cells "
+                    "(screenshots in FOLDER/browser-check/).")
     parser.add_argument("folder", nargs="?", default="reports", help="report folder (default: reports)")
     parser.add_argument("--chromium", default=None, help="Chromium executable (default: chromium on PATH)")
     args = parser.parse_args(argv)

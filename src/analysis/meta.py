@@ -45,6 +45,7 @@ __all__ = [
     "EggerResult",
     "TrimfillResult",
     "escalc",
+    "effect_sizes",
     "rma",
     "back_transform",
     "against_published",
@@ -95,6 +96,11 @@ BACK_TRANSFORMS: dict[str, tuple[Callable[[Any], Any], str]] = {
 }
 
 
+#: Names a moderator formula may use besides its columns: R's ``factor(x)`` treats ``x`` as categorical
+#: (treatment-coded, first level the reference), like patsy's ``C(x)``.
+FORMULA_NAMES: dict[str, Any] = {"factor": patsy.builtins.C}
+
+
 class MetaInputError(ValueError):
     """Bad input to :func:`escalc` or :func:`rma`; the message names the argument, rows and values."""
 
@@ -141,6 +147,52 @@ def _numeric(name: str, value: Any, data: pd.DataFrame | None) -> tuple[np.ndarr
     return numbers.to_numpy(float), raw, label
 
 
+def _aligned(arguments: Mapping[str, Any], data: pd.DataFrame | None) -> dict[str, Any]:
+    """The arguments with every pandas Series or DataFrame among them put in one row order, by index.
+
+    The order is that of ``data``'s index when ``data`` is given, else that of the first
+    pandas argument. A pandas argument whose index holds the same labels in another order
+    is reordered; one whose labels differ is refused, because pairing its rows with the
+    others by position would silently match different studies.
+
+    Raises
+    ------
+    MetaInputError
+        Naming the two arguments and labels that only one of them has.
+    """
+    pandas_args = {name: value for name, value in arguments.items() if isinstance(value, (pd.Series, pd.DataFrame))}
+    if data is not None:
+        reference_name, reference = "data", data.index
+    elif pandas_args:
+        reference_name, reference = next((name, value.index) for name, value in pandas_args.items())
+    else:
+        return dict(arguments)
+    out = dict(arguments)
+    for name, value in pandas_args.items():
+        if value.index.equals(reference):
+            continue
+        same_rows = (len(value.index) == len(reference) and value.index.is_unique and reference.is_unique
+                     and set(value.index) == set(reference))
+        if not same_rows:
+            raise MetaInputError(f"{name} and {reference_name} have different indexes "
+                                 f"({_index_difference(value.index, reference, name, reference_name)}); "
+                                 f"their rows cannot be matched by label: select the same studies in both, "
+                                 f"or pass plain arrays to pair them by position")
+        out[name] = value.reindex(reference)
+    return out
+
+
+def _index_difference(index: pd.Index, reference: pd.Index, name: str, reference_name: str) -> str:
+    """What tells two indexes apart, in words: labels only one has, repeated labels, or lengths."""
+    only = {name: [label for label in index if label not in reference],
+            reference_name: [label for label in reference if label not in index]}
+    parts = [f"only in {who}: {', '.join(repr(_plain(label)) for label in labels[:SHOWN])}"
+             + (" ..." if len(labels) > SHOWN else "") for who, labels in only.items() if labels]
+    parts += [f"{who} repeats labels" for who, labels in ((name, index), (reference_name, reference))
+              if not labels.is_unique]
+    return "; ".join(parts) or f"{len(index)} and {len(reference)} rows"
+
+
 def _same_length(named: Mapping[str, np.ndarray]) -> None:
     lengths = {name: len(values) for name, values in named.items()}
     if len(set(lengths.values())) > 1:
@@ -185,7 +237,8 @@ def escalc(measure: str, data: pd.DataFrame | None = None, *, add: float = 0.5, 
         ``m1i``, ``m2i``, ``sd1i``, ``sd2i``, ``n1i``, ``n2i`` (two groups; for SMCC
         the two time points with ``ri`` their correlation and ``ni`` the sample
         size); ``ai``, ``bi``, ``ci``, ``di`` (2x2 cells; ``n1i``, ``n2i`` may
-        replace ``bi``, ``di``).
+        replace ``bi``, ``di``). Series are matched by index (to ``data``'s when
+        given), as in :func:`rma`.
 
     Returns
     -------
@@ -197,13 +250,11 @@ def escalc(measure: str, data: pd.DataFrame | None = None, *, add: float = 0.5, 
     ------
     MetaInputError
         Unknown measure or arguments, missing or non-numeric columns, arrays of
-        different length, and impossible values (negative counts or SDs, events above
+        different length, Series whose indexes hold different studies, and impossible values (negative counts or SDs, events above
         the group size, ``|ri| > 1``, sample sizes too small for the variance), with
         the rows and values.
     """
-    measure = str(measure).upper()
-    if measure not in MEASURES:
-        raise MetaInputError(f"unknown measure {measure!r}; choose one of {sorted(MEASURES)}")
+    measure = _measure(measure)
     if to not in CORRECTIONS:
         raise MetaInputError(f"to must be one of {CORRECTIONS}, got {to!r}")
     needed = MEASURES[measure]
@@ -211,7 +262,7 @@ def escalc(measure: str, data: pd.DataFrame | None = None, *, add: float = 0.5, 
     unknown = sorted(set(columns) - allowed)
     if unknown:
         raise MetaInputError(f"{measure} takes {sorted(allowed)}; unknown arguments {unknown}")
-    values = {name: _numeric(name, value, data) for name, value in columns.items()}
+    values = {name: _numeric(name, value, data) for name, value in _aligned(columns, data).items()}
     _same_length({name: v[0] for name, v in values.items()})
     if data is not None and values and len(next(iter(values.values()))[0]) != len(data):
         raise MetaInputError(f"arrays have {len(next(iter(values.values()))[0])} rows but data has {len(data)}")
@@ -226,6 +277,49 @@ def escalc(measure: str, data: pd.DataFrame | None = None, *, add: float = 0.5, 
     out["yi"], out["vi"] = yi, vi
     out.attrs["measure"] = measure
     return out
+
+
+def effect_sizes(studies: pd.DataFrame, measure: str, **columns: Any) -> pd.DataFrame:
+    """The effect sizes of a table of studies: its own ``yi`` and ``vi`` when it has them, else :func:`escalc`.
+
+    Extraction sheets and metafor's data sets often hold the effect sizes already
+    (``yi``, with sampling variances ``vi``); those are used as they are, on the scale
+    that ``measure`` names.
+
+    Parameters
+    ----------
+    studies : DataFrame
+        One row per study.
+    measure : str
+        The effect-size measure (see :data:`MEASURES`): computed by :func:`escalc`, or
+        the one the table's ``yi`` are on.
+    **columns
+        :func:`escalc`'s arguments, used when the table has no ``yi``/``vi`` columns.
+
+    Returns
+    -------
+    DataFrame
+        ``studies`` with ``yi`` and ``vi``; ``attrs["measure"]`` holds the measure and
+        ``attrs["precomputed"]`` whether ``yi``/``vi`` came with the table.
+
+    Raises
+    ------
+    MetaInputError
+        Unknown measure, or :func:`escalc`'s errors.
+    """
+    measure = _measure(measure)
+    precomputed = {"yi", "vi"} <= set(studies.columns)
+    out = studies.copy() if precomputed else escalc(measure, data=studies, **columns)
+    out.attrs.update(measure=measure, precomputed=precomputed)
+    return out
+
+
+def _measure(measure: str) -> str:
+    """A measure's name as :data:`MEASURES` spells it; unknown measures are refused."""
+    name = str(measure).upper()
+    if name not in MEASURES:
+        raise MetaInputError(f"unknown measure {name!r}; choose one of {sorted(MEASURES)}")
+    return name
 
 
 def _check(values: dict, name: str, bad: Callable[[np.ndarray], np.ndarray], reason: str) -> None:
@@ -1059,12 +1153,16 @@ def rma(yi: Any, vi: Any, mods: Any = None, method: str = "REML", test: str = "z
     Parameters
     ----------
     yi, vi : array-like, Series or str
-        Outcomes and their sampling variances, or column names of ``data``.
+        Outcomes and their sampling variances, or column names of ``data``. Series
+        (and a DataFrame or Series of ``mods``, a Series of ``slab``) are matched by
+        index, to ``data``'s when it is given: same labels in another order are put in
+        order; different labels are refused.
     mods : array-like, DataFrame or str, optional
         Moderators: an array or DataFrame (one column per moderator; an intercept is
         added, as metafor does) or a formula such as ``"~ ablat + year"`` evaluated
-        in ``data`` (text columns become treatment-coded factors; ``"~ 0 + x"`` drops
-        the intercept).
+        in ``data`` (text columns become treatment-coded factors, and so do numeric
+        ones written as ``factor(x)`` as in R or ``C(x)``; ``"~ 0 + x"`` drops the
+        intercept).
     method : {"REML", "ML", "EB", "PM", "DL", "HE", "HS", "SJ", "FE", "EE"}
         Estimator of tau2; FE and EE fit the equal-effects model.
     test : {"z", "t", "knha", "adhoc"}
@@ -1086,8 +1184,9 @@ def rma(yi: Any, vi: Any, mods: Any = None, method: str = "REML", test: str = "z
     ------
     MetaInputError
         Unknown method or test; unknown columns; arguments of different length;
-        non-numeric values; zero or negative sampling variances (rows and values
-        named); fewer studies than parameters; collinear moderators.
+        non-numeric values; Series whose indexes hold different studies; zero or
+        negative sampling variances (rows and values named); fewer studies than
+        parameters; collinear moderators.
 
     Notes
     -----
@@ -1100,6 +1199,8 @@ def rma(yi: Any, vi: Any, mods: Any = None, method: str = "REML", test: str = "z
     if test not in TESTS:
         raise MetaInputError(f"unknown test {test!r}; choose one of {TESTS}")
     _level(level)
+    given = _aligned({"yi": yi, "vi": vi, "mods": mods, "slab": slab}, data)
+    yi, vi, mods, slab = given["yi"], given["vi"], given["mods"], given["slab"]
     y, y_raw, _ = _numeric("yi", yi, data)
     v, v_raw, v_label = _numeric("vi", vi, data)
     labels = _unique(_series("slab", slab, data)[0].astype(str).to_numpy() if slab is not None
@@ -1147,7 +1248,8 @@ def _model_matrix(mods: Any, data: pd.DataFrame | None, k: int) -> tuple[pd.Data
             raise MetaInputError(f"mods={mods!r}: a formula must start with '~', e.g. '~ ablat + year'")
         frame = data.reset_index(drop=True)
         try:
-            matrix = patsy.dmatrix(mods, frame, NA_action="drop", return_type="dataframe")
+            matrix = patsy.dmatrix(mods, frame, NA_action="drop", return_type="dataframe",
+                                   eval_env=patsy.EvalEnvironment.capture(0).with_outer_namespace(FORMULA_NAMES))
         except patsy.PatsyError as exc:
             raise MetaInputError(f"mods={mods!r}: {str(exc).splitlines()[0]}") from None
         design_info = matrix.design_info

@@ -1,8 +1,8 @@
 """Run every notebook with papermill and keep the report folder up to date.
 
 ``run_reports(config)`` reads a YAML config, checks it (unknown or mistyped
-parameters are rejected before any notebook starts) and brings the output folder up
-to date:
+parameters, keys written twice and files that do not exist are rejected before any
+notebook starts) and brings the output folder up to date:
 
 * **Incremental.** A report is executed again only when its inputs changed: the
   notebook file, its parameters, the content of the data and mapping files it reads
@@ -27,6 +27,9 @@ to date:
   the parameters, with the code hidden behind a toggle; the index shows per report
   its status, run time, data, key numbers and a thumbnail of its main figure (the
   first figure of a cell tagged ``main-figure``, else the first figure).
+* **Offline.** Pages load nothing from the internet: formulas are rendered to MathML
+  when the page is built, and no script comes from a CDN. Warnings in a notebook show
+  as short notes in words (:func:`warnings_as_notes`), not as stderr with file paths.
 
 Output folder::
 
@@ -49,6 +52,7 @@ import glob
 import hashlib
 import html
 import json
+import logging
 import math
 import os
 import re
@@ -57,6 +61,7 @@ import socket
 import tempfile
 import threading
 import time
+import warnings
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
@@ -66,7 +71,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from . import __version__, datasets, scales
+from . import __version__, datasets, io, scales
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = Path(__file__).resolve().parent
@@ -78,9 +83,17 @@ STAGING, WORK, THUMBNAILS = ".staging", "work", "thumbnails"
 MAIN_FIGURE_TAG = "main-figure"
 THUMBNAIL_SIZE = (360, 270)
 SCHEDULER_TIMEOUT = 10  # seconds to reach a Dask scheduler given by address
-#: Kernel options: figures drawn inline whatever MPLBACKEND the caller set, and no log chatter (errors
-#: in the notebook are in its output; a kernel that dies fails the report).
-KERNEL_ARGUMENTS = ["--matplotlib=inline", "--IPKernelApp.log_level=CRITICAL"]
+#: Kernel options: figures drawn inline whatever MPLBACKEND the caller set, no log chatter (errors in the
+#: notebook are in its output; a kernel that dies fails the report), and warnings as notes in words
+#: (:func:`warnings_as_notes`) instead of red stderr boxes.
+KERNEL_ARGUMENTS = ["--matplotlib=inline", "--IPKernelApp.log_level=CRITICAL",
+                    "--IPKernelApp.exec_lines=import analysis.report; analysis.report.warnings_as_notes()"]
+#: Warnings about code rather than results, left out of reports.
+CODE_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+#: numpy's floating-point warnings. Raised inside another library they are that library's business (an
+#: R-hat of a constant quantity is 0/0); what matters shows in the results and in the diagnostics and
+#: warnings that the ``analysis`` results state.
+_FLOATING_POINT = re.compile(r"(invalid value|divide by zero|overflow|underflow) encountered")
 
 #: ``ast.parse`` in several threads at once can fail in CPython 3.11 ("AST constructor recursion depth
 #: mismatch", gh-106905); reports run in threads, so the runner's own parsing takes turns.
@@ -90,7 +103,7 @@ _AST_LOCK = threading.Lock()
 CONFIG_KEYS: dict[str, tuple[tuple[type, ...], str | None]] = {
     "data": ((str,), "data"),
     "mapping": ((str, type(None)), "mapping"),
-    "se_instrument": ((str,), "se_instrument"),
+    "se_instrument": ((str, type(None)), "se_instrument"),
     "symptom_instruments": ((list,), "symptom_instruments"),
     "seed": ((int,), "seed"),
     "quick": ((bool,), "quick"),
@@ -100,6 +113,18 @@ CONFIG_KEYS: dict[str, tuple[tuple[type, ...], str | None]] = {
     "variants": ((dict,), None),
     "sweeps": ((dict,), None),
 }
+
+#: What a config of one's own starts from instead of the bundled values: the bundled variants and sweeps
+#: belong to the bundled report, and the reports go to ``reports/`` beside the config.
+OWN_CONFIG_DEFAULTS: dict[str, Any] = {"variants": {}, "sweeps": {}, "output": "reports"}
+
+#: Notebook parameters that name a file, besides those whose default is a bundled data set (see
+#: :func:`file_parameters`).
+FILE_PARAMETERS = ("mapping",)
+
+#: Tag of the cells of a bundled example that a notebook runs besides its data (JOBS II in 04, HELP in 05):
+#: left out of the page, and of the files the report reads, when the example does not run.
+EXAMPLE_TAG = "bundled-example"
 
 
 #: MIME type of the key numbers a notebook records with :func:`record` (papermill/scrapbook-style glue).
@@ -123,6 +148,93 @@ def record(name: str, value) -> None:
 
     # the empty HTML part keeps notebook front ends and nbconvert from showing or warning about it
     display({RESULT_MIME: {"name": str(name), "value": _plain(value)}, "text/html": ""}, raw=True)
+
+
+def wants_bundled_examples(requested: bool | None, data: str) -> bool:
+    """Whether a notebook runs its bundled examples (cells tagged :data:`EXAMPLE_TAG`) besides ``data``.
+
+    Parameters
+    ----------
+    requested : bool or None
+        The notebook's ``bundled_examples`` parameter; None: only when ``data`` is a
+        bundled data set (a report on one's own data is about those data).
+    data : str
+        The notebook's ``data`` parameter.
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    TypeError
+        ``requested`` is neither a bool nor None.
+    """
+    if requested is None:
+        return data in datasets.names()
+    if not isinstance(requested, bool):
+        raise TypeError(f"bundled_examples must be true, false or null, got {requested!r}")
+    return requested
+
+
+def _hidden_tags(parameters: dict) -> tuple[str, ...]:
+    """Tags of the cells that a run with these (effective) parameters leaves out: examples not run."""
+    if "bundled_examples" not in parameters:
+        return ()
+    return () if wants_bundled_examples(parameters["bundled_examples"], parameters.get("data")) else (EXAMPLE_TAG,)
+
+
+def warnings_as_notes() -> None:
+    """Show warnings and logged problems in this kernel as short notes in words, without file paths.
+
+    The runner calls it in every report's kernel before the notebook runs (see
+    :data:`KERNEL_ARGUMENTS`), so that a report shows no red stderr box with a path into
+    the virtual environment. Warnings about code (:data:`CODE_WARNINGS`) are left out, and
+    so are numpy's floating-point warnings raised inside other libraries; any other
+    warning, and every one from the ``analysis`` package or the notebook itself, shows
+    under its cell as "Warning from SOURCE: first line of the message". Log records of
+    level WARNING and above show the same way (with the logger's package as the source);
+    lower ones (progress messages) are dropped.
+    """
+    for category in CODE_WARNINGS:
+        warnings.filterwarnings("ignore", category=category)
+    warnings.showwarning = _show_warning
+    logging.basicConfig(level=logging.WARNING, handlers=[_NoteHandler(logging.WARNING)], force=True)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` for :func:`warnings_as_notes`."""
+    source = _warning_source(str(filename))
+    if (issubclass(category, RuntimeWarning) and _FLOATING_POINT.search(str(message))
+            and source not in ("analysis", "the notebook")):
+        return
+    _note(source, str(message))
+
+
+def _warning_source(filename: str) -> str:
+    """Who raised a warning: an installed package's name, ``analysis``, the notebook, or a module's name."""
+    path = Path(filename)
+    if "site-packages" in path.parts[:-1]:
+        return Path(path.parts[path.parts.index("site-packages") + 1]).stem
+    if path.is_relative_to(PACKAGE):
+        return "analysis"
+    return "the notebook" if "ipykernel_" in filename or filename.startswith("<") else path.stem
+
+
+def _note(source: str, message: str) -> None:
+    """Show "Warning from SOURCE: first line of message" under the running cell, set apart but not red."""
+    from IPython.display import HTML, display
+
+    text = next((line.strip() for line in message.splitlines() if line.strip()), "(no message)")
+    display(HTML(f'<div class="report-warning" style="border-left: 4px solid #c90; background: #fff8e5; '
+                 f'padding: .3em .6em">Warning from {html.escape(source)}: {html.escape(text)}</div>'))
+
+
+class _NoteHandler(logging.Handler):
+    """Log records as notes (see :func:`warnings_as_notes`); its level holds back those of loggers set lower."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _note(record.name.split(".")[0], record.getMessage())
 
 
 def _plain(value):
@@ -210,6 +322,11 @@ class _Job:
 def load_config(path: str | Path | None = None) -> dict:
     """Read and check a report config; relative paths are resolved against the config's folder.
 
+    Keys the config leaves out take their values from the bundled ``config/report.yml``,
+    except those of :data:`OWN_CONFIG_DEFAULTS`: the bundled variants and sweeps belong
+    to the bundled report (a config of one's own runs those it writes), and its reports
+    go to ``reports/`` beside it.
+
     Parameters
     ----------
     path : str or Path, optional
@@ -218,19 +335,24 @@ def load_config(path: str | Path | None = None) -> dict:
     Returns
     -------
     dict
-        The config with every key of :data:`CONFIG_KEYS` filled in; ``sweeps`` expanded
-        to ``{notebook: {parameter: {label: value}}}``.
+        The config with every key of :data:`CONFIG_KEYS` filled in; ``output`` and every
+        file (``data``, ``mapping``, notebook parameters naming files, see
+        :func:`file_parameters`) as absolute paths; ``sweeps`` expanded to
+        ``{notebook: {parameter: {label: value}}}``.
 
     Raises
     ------
     ConfigError
-        Unknown keys, values of the wrong type, unknown instruments, a data file or
-        mapping that does not exist, unknown notebooks, notebook parameters that the
-        notebook does not declare or of the wrong type, or a sweep glob matching nothing.
+        A key written twice, unknown keys, values of the wrong type, unknown
+        instruments, a file that does not exist (the message names the key and the
+        path), unknown notebooks, notebook parameters that the notebook does not
+        declare or of the wrong type, or a sweep glob matching nothing.
     """
     path = Path(path) if path is not None else DEFAULT_CONFIG
     config = read_config_file(path, ConfigError)
-    defaults = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    defaults = read_config_file(DEFAULT_CONFIG, ConfigError)
+    if path.resolve() != DEFAULT_CONFIG.resolve():
+        defaults.update(OWN_CONFIG_DEFAULTS)
     config = {**defaults, **config}
     _check_types(config, path)
     _check_values(config, path.parent)
@@ -238,16 +360,37 @@ def load_config(path: str | Path | None = None) -> dict:
 
 
 def read_config_file(path: Path, error: type[Exception]) -> dict:
-    """A YAML config file as a dict (empty file: ``{}``); a missing, unreadable or non-mapping file raises ``error``."""
+    """A YAML config file as a dict (empty file: ``{}``).
+
+    Raises ``error`` for a missing or unreadable file, invalid YAML, a key written twice
+    in one mapping (named, with its line: see :func:`analysis.io.load_yaml`) or a file that is not a
+    mapping.
+    """
     if not path.is_file():
         raise error(f"{path}: config file not found")
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        config = io.load_yaml(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise error(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(config, dict):
         raise error(f"{path}: the config must be a mapping of keys to values")
     return config
+
+
+def _check_instruments(config: dict) -> None:
+    """The instruments named exist: built in, or defined in the mapping's ``instruments:`` section."""
+    defined = dict(scales.INSTRUMENTS)
+    if config["mapping"] is not None:
+        try:
+            defined.update(io.read_mapping(config["mapping"])["instruments"])
+        except (io.DataFileError, io.DataValidationError) as exc:
+            raise ConfigError(f"mapping: {exc}") from None
+    named = [("se_instrument", config["se_instrument"])] if config["se_instrument"] is not None else []
+    named += [("symptom_instruments", key) for key in config["symptom_instruments"]]
+    for where, key in named:
+        if key not in defined:
+            raise ConfigError(f"{where}: unknown instrument {key!r}; known: {sorted(defined)} (define your own "
+                              "in the mapping's instruments: section)")
 
 
 def _check_types(config: dict, path: Path) -> None:
@@ -262,13 +405,12 @@ def _check_types(config: dict, path: Path) -> None:
 
 
 def _check_values(config: dict, base: Path) -> None:
-    for key in [config["se_instrument"], *config["symptom_instruments"]]:
-        if key not in scales.INSTRUMENTS:
-            raise ConfigError(f"unknown instrument {key!r}; known: {sorted(scales.INSTRUMENTS)}")
     if config["data"] not in datasets.names():
-        config["data"] = _existing(base / config["data"], "data file")
+        config["data"] = _existing(base, config["data"], "data")
     if config["mapping"] is not None:
-        config["mapping"] = _existing(base / config["mapping"], "mapping file")
+        config["mapping"] = _existing(base, config["mapping"], "mapping")
+    _check_instruments(config)
+    config["output"] = str((base / config["output"]).resolve())
     available = notebook_names()
     chosen = config["notebooks"] or available
     missing = sorted(set(chosen) - set(available)) + sorted(set(config["notebook_params"]) - set(available))
@@ -276,7 +418,7 @@ def _check_values(config: dict, base: Path) -> None:
         raise ConfigError(f"unknown notebooks {missing}; available: {available}")
     config["notebooks"] = chosen
     for name, params in config["notebook_params"].items():
-        _check_notebook_params(name, params)
+        _check_notebook_params(name, params, base, f"notebook_params.{name}")
     _check_variants(config, base, available)
     _check_sweeps(config, base, available)
 
@@ -293,8 +435,7 @@ def _check_variants(config: dict, base: Path, available: list[str]) -> None:
             if not re.fullmatch(r"[A-Za-z0-9_]+", str(label)):
                 raise ConfigError(f"variants.{name}: label {label!r} may hold only letters, "
                                   f"digits and underscores (it names the report file)")
-            _check_notebook_params(name, params)
-            _resolve_paths(params, base)
+            _check_notebook_params(name, params, base, f"variants.{name}.{label}")
 
 
 def _check_sweeps(config: dict, base: Path, available: list[str]) -> None:
@@ -333,8 +474,7 @@ def _sweep_items(name: str, param: str, values: Any, base: Path) -> dict[str, An
     items: dict[str, Any] = {}
     for value in values:
         params = {param: value}
-        _check_notebook_params(name, params)
-        _resolve_paths(params, base)
+        _check_notebook_params(name, params, base, f"sweeps.{name}")
         resolved = params[param]
         is_file = isinstance(resolved, str) and Path(resolved).is_absolute()
         label = re.sub(r"[^A-Za-z0-9_]+", "_", Path(resolved).stem if is_file else str(value)).strip("_")
@@ -349,18 +489,12 @@ def _sweep_label(param: str, label: str) -> str:
     return f"{param}_{label}"
 
 
-def _resolve_paths(params: dict, base: Path) -> None:
-    """Resolve ``data`` and ``mapping`` files against the config's folder; bundled data set names stay."""
-    if isinstance(params.get("data"), str) and params["data"] not in datasets.names():
-        params["data"] = _existing(base / params["data"], "data file")
-    if isinstance(params.get("mapping"), str):
-        params["mapping"] = _existing(base / params["mapping"], "mapping file")
-
-
-def _existing(path: Path, what: str) -> str:
+def _existing(base: Path, value: str, key: str) -> str:
+    """The absolute path of a file named in the config, relative to its folder; a missing one is refused."""
+    path = (base / value).resolve()
     if not path.exists():
-        raise ConfigError(f"{what} not found: {path}")
-    return str(path.resolve())
+        raise ConfigError(f"{key}: file not found: {path}")
+    return str(path)
 
 
 def notebook_names() -> list[str]:
@@ -382,9 +516,29 @@ def notebook_parameters(name: str) -> dict[str, Any]:
         return {key: ast.literal_eval(info["default"]) for key, info in declared.items()}
 
 
-def _check_notebook_params(name: str, params: Any) -> None:
+def file_parameters(name: str) -> dict[str, bool]:
+    """The parameters of a notebook that name a file.
+
+    Those whose default is a bundled data set's name (``data``, ``meta_data``) take a data
+    set's name or a file; those in :data:`FILE_PARAMETERS` take a file. The config's
+    files are resolved against its folder and checked before any notebook starts.
+
+    Returns
+    -------
+    dict
+        ``{parameter: whether a bundled data set's name may stand for the file}``.
+    """
+    return {key: default in datasets.names() for key, default in notebook_parameters(name).items()
+            if key in FILE_PARAMETERS or (isinstance(default, str) and default in datasets.names())}
+
+
+def _check_notebook_params(name: str, params: Any, base: Path, where: str) -> None:
+    """Check parameters given to a notebook at ``where`` in the config, and resolve the files they name.
+
+    Files are resolved against ``base`` (the config's folder) and must exist.
+    """
     if not isinstance(params, dict):
-        raise ConfigError(f"notebook_params.{name} must be a mapping of parameter to value")
+        raise ConfigError(f"{where} must be a mapping of parameter to value")
     declared = notebook_parameters(name)
     for key, value in params.items():
         if key not in declared:
@@ -394,6 +548,10 @@ def _check_notebook_params(name: str, params: Any) -> None:
             raise ConfigError(
                 f"{name}.{key} must be {type(default).__name__} like its default {default!r}, got {value!r}"
             )
+    for key, takes_data_set in file_parameters(name).items():
+        value = params.get(key)
+        if isinstance(value, str) and not (takes_data_set and value in datasets.names()):
+            params[key] = _existing(base, value, f"{where}.{key}")
 
 
 def parameters_for(name: str, config: dict) -> dict[str, Any]:
@@ -422,7 +580,8 @@ def data_files(name: str, parameters: dict) -> list[Path]:
 
     A parameter value (passed, or the notebook's default) naming a bundled data set or
     an absolute path to a file counts, and so does a bundled data set named anywhere in
-    the notebook's code outside the ``parameters`` cell; a bundled data set brings its
+    the notebook's code outside the ``parameters`` cell and the cells of bundled examples
+    that do not run (:func:`wants_bundled_examples`); a bundled data set brings its
     mapping (``data/mappings/NAME.yml``) when it has one, and ``load_truth`` the
     synthetic trial's truth file. Naming counts as reading: a notebook that names a
     data set only in a branch it does not take is rerun when that file changes too.
@@ -439,8 +598,8 @@ def data_files(name: str, parameters: dict) -> list[Path]:
     list of Path
         Sorted, without duplicates.
     """
-    named, truth = _named_in_code(NOTEBOOKS / f"{name}.ipynb")
     effective = {**notebook_parameters(name), **parameters}
+    named, truth = _named_in_code(NOTEBOOKS / f"{name}.ipynb", _hidden_tags(effective))
     strings = [value for value in effective.values() if isinstance(value, str)] + named
     files = {datasets.data_dir() / datasets.TRUTH_FILE} if truth else set()
     for value in strings:
@@ -452,14 +611,17 @@ def data_files(name: str, parameters: dict) -> list[Path]:
     return sorted(files)
 
 
-def _named_in_code(notebook: Path) -> tuple[list[str], bool]:
-    """String constants that name a bundled data set in a notebook's code, and whether it calls ``load_truth``."""
+def _named_in_code(notebook: Path, skipped: tuple[str, ...] = ()) -> tuple[list[str], bool]:
+    """String constants that name a bundled data set in a notebook's code, and whether it calls ``load_truth``.
+
+    Cells tagged ``parameters`` or with a tag in ``skipped`` (examples that do not run) are not read.
+    """
     import nbformat
 
     names, truth = set(datasets.names()), False
     found = []
     for cell in nbformat.read(str(notebook), as_version=4).cells:
-        if cell.cell_type != "code" or "parameters" in cell.metadata.get("tags", []):
+        if cell.cell_type != "code" or {"parameters", *skipped} & set(cell.metadata.get("tags", [])):
             continue
         try:
             with _AST_LOCK:
@@ -524,7 +686,7 @@ def run_reports(config_path: str | Path | None = None, only: list[str] | None = 
     only : list of str, optional
         Run only these notebooks (with their variants and sweeps).
     output : str or Path, optional
-        Output folder; overrides the config's ``output``.
+        Output folder (relative to the working folder); overrides the config's ``output``.
     force : bool, default False
         Run every report, even those whose inputs are unchanged.
     jobs : int, optional
@@ -560,6 +722,7 @@ def run_reports(config_path: str | Path | None = None, only: list[str] | None = 
         fingerprint = _fingerprint(job, _inputs(job.notebook, job.parameters), source)
         entry = manifest.get(job.name, {})
         if not force and _up_to_date(entry, fingerprint, out):
+            _remove_failed(out, job.name)
             runs[job.name] = progress.done(NotebookRun(**{**entry["run"], "reused": True}))
         else:
             todo[job.name] = (job, fingerprint)
@@ -740,7 +903,7 @@ def _publish(executed: Path, out: Path, run: NotebookRun, parameters: dict) -> N
     """Render the staged notebook (its page states ``parameters``, defaults included) and move its files
     into ``out``, the page itself last."""
     stem = run.name if run.ok else f"{run.name}.failed"
-    page = render_html(executed, header=_page_header(run, parameters))
+    page = render_html(executed, header=_page_header(run, parameters), hide_tags=_hidden_tags(parameters))
     picture = executed.with_suffix(".png")
     thumbnail = f"{THUMBNAILS}/{stem}.png" if _save_thumbnail(executed, picture) else ""
     values = recorded(executed)
@@ -749,11 +912,16 @@ def _publish(executed: Path, out: Path, run: NotebookRun, parameters: dict) -> N
         (out / target).parent.mkdir(parents=True, exist_ok=True)
         os.replace(source, out / target)
     if run.ok:
-        for stale in [f"{run.name}.failed.html", f"{run.name}.failed.ipynb", f"{THUMBNAILS}/{run.name}.failed.png"]:
-            (out / stale).unlink(missing_ok=True)
+        _remove_failed(out, run.name)
     previous = f"{run.name}.html" if not run.ok and (out / f"{run.name}.html").is_file() else ""
     return replace(run, html=f"{stem}.html", ipynb=f"{stem}.ipynb", values=values, thumbnail=thumbnail,
                    previous=previous)
+
+
+def _remove_failed(out: Path, name: str) -> None:
+    """Remove the partial output of an earlier failed run of report ``name``: it has succeeded since."""
+    for stale in [f"{name}.failed.html", f"{name}.failed.ipynb", f"{THUMBNAILS}/{name}.failed.png"]:
+        (out / stale).unlink(missing_ok=True)
 
 
 def _first_line(exc: Exception) -> str:
@@ -806,8 +974,91 @@ _CODE_TOGGLE = ('<button type="button" id="toggle-code" aria-pressed="false" onc
                 "this.setAttribute('aria-pressed', shown)\">Show code</button>")
 
 
-def render_html(executed: Path, header: str = "") -> Path:
+#: nbconvert's lab template without what it loads from the internet (require.js, MathJax, mermaid and
+#: widget scripts from CDNs); formulas in Markdown and ``text/latex`` outputs become MathML when the page
+#: is built (see :func:`latex_to_mathml`), which browsers show without any script.
+_OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{% block data_latex scoped %}
+<div class="jp-RenderedLatex jp-OutputArea-output {{ extra_class }}" data-mime-type="text/latex">
+{{ output.data['text/latex'] | markdown2html }}
+</div>
+{%- endblock data_latex %}
+"""
+
+
+def latex_to_mathml(latex: str, display: bool = False) -> str:
+    """A LaTeX formula (without its ``$`` delimiters) as a MathML ``<math>`` element.
+
+    Parameters
+    ----------
+    latex : str
+        The formula, e.g. ``r"\\tau^2"``.
+    display : bool, default False
+        A formula set apart on its own line (``$$...$$``) rather than in the text.
+
+    Returns
+    -------
+    str
+        The ``<math>`` element, which browsers lay out without any script.
+
+    Raises
+    ------
+    ValueError
+        The formula cannot be converted; the message quotes it.
+    """
+    from latex2mathml.converter import convert
+
+    try:
+        return convert(latex.strip(), display="block" if display else "inline")
+    except Exception as exc:  # latex2mathml raises its own errors and plain ones (IndexError ...) on bad input
+        raise ValueError(f"the formula {latex!r} cannot be rendered as MathML ({type(exc).__name__}: {exc})") from None
+
+
+@lru_cache(maxsize=1)
+def _offline_exporter_class() -> type:
+    """nbconvert's HTML exporter on :data:`_OFFLINE_TEMPLATE`, its Markdown math rendered as MathML.
+
+    Made on first use: nbconvert is imported only to render pages, not in every kernel that imports
+    this module for :func:`record`.
+    """
+    from jinja2 import pass_context
+    from nbconvert import HTMLExporter
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    class MathMLRenderer(IPythonRenderer):
+        def block_math(self, body: str) -> str:
+            return latex_to_mathml(body, display=True)
+
+        def inline_math(self, body: str) -> str:
+            return latex_to_mathml(body)
+
+        def latex_environment(self, name: str, body: str) -> str:
+            return latex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
+
+    class OfflineHTMLExporter(HTMLExporter):
+        @pass_context
+        def markdown2html(self, context, source: str) -> str:
+            """As nbconvert's filter of the same name, with :class:`MathMLRenderer`."""
+            cell = context.get("cell", {})
+            renderer = MathMLRenderer(
+                escape=False, attachments=cell.get("attachments", {}), embed_images=self.embed_images,
+                path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                anchor_link_text=self.anchor_link_text, exclude_anchor_links=self.exclude_anchor_links,
+                **self.lexer_options)
+            return MarkdownWithMath(renderer=renderer).render(source)
+
+    return OfflineHTMLExporter
+
+
+def render_html(executed: Path, header: str = "", hide_tags: tuple[str, ...] = ()) -> Path:
     """Render an executed notebook to HTML beside it, code hidden behind a toggle; returns the page's path.
+
+    The page needs nothing from the internet: formulas are MathML, and none of the scripts
+    nbconvert's template fetches from CDNs are linked.
 
     Parameters
     ----------
@@ -815,12 +1066,18 @@ def render_html(executed: Path, header: str = "") -> Path:
         Executed notebook.
     header : str, optional
         HTML shown at the top of the page (the runner states version, data and parameters there).
+    hide_tags : tuple of str, optional
+        Cells with any of these tags are left out of the page.
     """
     import nbformat
-    from nbconvert import HTMLExporter
+    from jinja2 import DictLoader
+    from nbconvert.preprocessors import TagRemovePreprocessor
 
     executed = Path(executed)
-    exporter = HTMLExporter(exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = _offline_exporter_class()(
+        template_file="offline.html.j2", extra_loaders=[DictLoader({"offline.html.j2": _OFFLINE_TEMPLATE})],
+        exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags=set(hide_tags)), enabled=True)
     body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4),
                                           resources={"metadata": {"name": executed.stem}})
     bar = header or f'<div class="report-meta"><p>{_CODE_TOGGLE}</p></div>'

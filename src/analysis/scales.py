@@ -59,6 +59,7 @@ __all__ = [
     "change_table",
     "get",
     "has_items",
+    "trial_pair",
     "jt_cutoff",
     "reliability",
     "reliable_change",
@@ -334,6 +335,37 @@ def has_items(data: pd.DataFrame, instrument: str | Instrument) -> bool:
     """Whether ``data`` hold every item column of an item instrument (else only its total counts)."""
     instrument = get(instrument, data)
     return instrument.n_items > 0 and set(instrument.items) <= set(data.columns)
+
+
+def trial_pair(data: pd.DataFrame, se_instrument: str | None,
+               symptom_instruments) -> tuple[Instrument | None, Instrument | None, str | None]:
+    """The SE instrument and the first symptom instrument a report can use, or why not.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        A table from :func:`analysis.io.load_trial` (its ``attrs["instruments"]``).
+    se_instrument : str or None
+        The report's SE instrument key; None when the study has no SE measure.
+    symptom_instruments : sequence of str
+        Symptom instrument keys in order of preference.
+
+    Returns
+    -------
+    se, symptom : Instrument or None
+    reason : str or None
+        Why the SE-and-symptom analyses cannot run (None when they can).
+    """
+    present = data.attrs.get("instruments", {})
+    symptoms = [key for key in symptom_instruments if key in present]
+    if se_instrument is None:
+        return None, None, "the study has no self-efficacy measure (`se_instrument` is null)"
+    if se_instrument not in present:
+        return None, None, f"the data have no {se_instrument!r} scores (instruments found: {sorted(present)})"
+    if not symptoms:
+        return None, None, (f"none of the symptom instruments {list(symptom_instruments)} is in the data "
+                            f"(instruments found: {sorted(present)})")
+    return get(se_instrument, data), get(symptoms[0], data), None
 
 
 # --------------------------------------------------------------------------- scoring

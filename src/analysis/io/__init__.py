@@ -34,7 +34,7 @@ from .contract import (COUNT_COLUMNS, NUMERIC_OPTIONAL, REQUIRED, SOURCES, load_
                        retention, summarise, validate)
 from .errors import FIRST_ROW, SHOWN, DataFileError, DataValidationError, Problem, _plain, _problem  # noqa: F401
 from .frames import ModelFrame, check_design, model_frame
-from .read import from_wide, read_mapping, read_table
+from .read import from_wide, load_yaml, read_mapping, read_table
 
 __all__ = [
     "DataFileError",
@@ -43,6 +43,7 @@ __all__ = [
     "load_trial",
     "read_table",
     "read_mapping",
+    "load_yaml",
     "validate",
     "from_wide",
     "summarise",

@@ -14,6 +14,7 @@ import csv
 import json
 import re
 from collections import Counter
+from collections.abc import Hashable
 from io import StringIO
 from pathlib import Path
 from typing import Any, Mapping
@@ -379,9 +380,39 @@ def _load_yaml(path: Path) -> Any:
     if not path.is_file():
         raise DataFileError(f"{path}: mapping file not found")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise DataFileError(f"{path}: mapping is not valid UTF-8 YAML ({str(exc).splitlines()[0]})") from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key written twice in one mapping (PyYAML keeps the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *anchor`` may be overridden by design
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, Hashable) and key in lines:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is written twice: on line {lines[key]} and on line {line}",
+                    key_node.start_mark)
+            lines[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML as ``yaml.safe_load`` does, but refuse a key written twice in one mapping.
+
+    Raises
+    ------
+    yaml.YAMLError
+        Invalid YAML; for a repeated key the first line of the message names the key
+        and both lines.
+    """
+    return yaml.load(text, Loader=_UniqueKeyLoader)
 
 
 def _refuse(problems: list[Problem], source: str | None = None) -> None:
