@@ -355,9 +355,10 @@ def _b_path_test(data: pd.DataFrame, se_fit: mixed.LmmResult | None) -> tuple[fl
     The regressor is the SE model's conditional mode of each person's slope
     (regression calibration), whose shrinkage undoes the attenuation a noisy
     per-person SE slope would cause; the outcome is the person's OLS symptom slope
-    (people with at least two waves). NaN when the SE model failed or is singular.
+    (people with at least two waves). NaN when the SE model failed, is singular or
+    has no random slope (two waves cannot identify it: see :func:`analysis.mixed.growth`).
     """
-    if se_fit is None or se_fit.singular:
+    if se_fit is None or se_fit.singular or "time" not in se_fit.random_effects:
         return np.nan, np.nan
     ids, first = np.unique(data["participant_id"].to_numpy(), return_index=True)
     index = np.searchsorted(ids, data["participant_id"].to_numpy())
