@@ -22,14 +22,16 @@ import yaml
 
 from analysis import simulate
 
-VISITS = {0: 0, 1: 3, 2: 6}  # wave -> month of the visit
+VISITS = {0: 0, 1: 3, 2: 6, 3: 12}  # wave -> month of the visit
 WB_ITEMS = 7
+TRIAL_REPORTS = ["01_data_quality", "02_mixed_effects", "03_bayesian_growth", "04_mediation", "05_cross_lagged"]
 
 
 def trial(seed: int = 7) -> pd.DataFrame:
-    """A two-arm simulated trial at three visits (months 0, 3, 6), with a well-being scale."""
-    data, _ = simulate.trial(n_per_arm=40, waves=3, weeks_per_wave=13.0, seed=seed)
+    """A two-arm simulated trial at four visits (months 0, 3, 6, 12), with a well-being scale."""
+    data, _ = simulate.trial(n_per_arm=40, waves=len(VISITS), weeks_per_wave=13.0, seed=seed)
     data = data[data["arm"] != "mindfulness"].reset_index(drop=True)
+    data["time"] = data["wave"].map(VISITS) * 52 / 12
     rng = np.random.default_rng(seed)
     level = (data["gse_total"].to_numpy() - 10) / 30 * 4 + 1  # 1..5, rises with SE
     for k in range(1, WB_ITEMS + 1):
@@ -95,7 +97,8 @@ def write_sums(folder: Path, data: pd.DataFrame) -> Path:
                     "Wochen": "time", "Selbstwirksamkeit": "gse_total", "Depressivität": "phq9_total",
                     "Ängstlichkeit": "gad7_total"},
     }
-    return _write(folder, mapping, {"data": "summen.csv", "symptom_instruments": ["phq9", "gad7"]})
+    return _write(folder, mapping, {"data": "summen.csv", "symptom_instruments": ["phq9", "gad7"],
+                                    "notebooks": TRIAL_REPORTS})
 
 
 def _write(folder: Path, mapping: dict, config: dict) -> Path:

@@ -12,14 +12,17 @@ rows, text waves, attended > offered, ...). Every call must end in one of two wa
 
 from __future__ import annotations
 
+import json
 import traceback
 from pathlib import Path
 
 import numpy as np
+import own_data
 import pandas as pd
 import pytest
+import yaml
 
-from analysis import bayes, io, mediation, mixed, panel, power, simulate
+from analysis import bayes, browser, cli, io, mediation, mixed, panel, power, report, simulate
 
 PACKAGE = str(Path(mixed.__file__).parent)
 
@@ -210,3 +213,48 @@ def _assert_same(plain, result, key):
         return
     np.testing.assert_allclose(np.asarray(result, float), np.asarray(plain, float), rtol=1e-6, atol=1e-10,
                                err_msg=key)
+
+
+# --- end to end: two real-looking exports, validated, reported and opened in a browser ----------------
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("own")
+    data = own_data.trial()
+    return {"wide": own_data.write_wide(folder, data), "sums": own_data.write_sums(folder, data)}
+
+
+@pytest.mark.parametrize("kind, data", [("wide", "export.xlsx"), ("sums", "summen.csv")])
+def test_validate_passes_with_the_read_line_and_suggests_it_without(exports, kind, data, capsys, tmp_path):
+    folder = exports[kind].parent
+    before = (folder / data).read_bytes()
+    assert cli.main(["validate", str(folder / data), "--mapping", str(folder / "mapping.yml")]) == 0
+    assert "valid" in capsys.readouterr().out
+    mapping = io.load_yaml((folder / "mapping.yml").read_text(encoding="utf-8"))
+    read = mapping.pop("read")
+    bare = tmp_path / "mapping.yml"
+    bare.write_text(yaml.safe_dump(mapping, allow_unicode=True), encoding="utf-8")
+    assert cli.main(["validate", str(folder / data), "--mapping", str(bare)]) == 2
+    message = capsys.readouterr()
+    suggested = next(name for name in read if name != "na_values")
+    assert "read: {" in message.out + message.err and suggested in message.out + message.err
+    assert (folder / data).read_bytes() == before  # input files are never changed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["wide", "sums"])
+def test_every_report_runs_on_the_export_and_passes_the_browser_check(exports, kind):
+    config = exports[kind]
+    assert cli.main(["run", "--config", str(config)]) == 0
+    output = config.parent / "reports"  # the config's output: is relative to the config file
+    results = json.loads((output / "results.json").read_text())
+    expected = own_data.TRIAL_REPORTS if kind == "sums" else report.notebook_names()
+    assert sorted(results) == sorted(expected)
+    assert {name: entry["status"] for name, entry in results.items()} == {name: "ok" for name in expected}
+    check = browser.check_reports(output, screenshots=False)
+    assert check.ok, check.problems
+    quality = (output / "01_data_quality.html").read_text()
+    assert ("Short well-being scale" in quality) == (kind == "wide")
+    mixed_page = (output / "02_mixed_effects.html").read_text()
+    reference = "waitlist (reference)" if kind == "wide" else "0 (reference)"
+    assert reference in mixed_page

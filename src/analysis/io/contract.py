@@ -21,6 +21,7 @@ from .read import (
     from_wide,
     read_mapping,
     read_rows,
+    sheet_hint,
 )
 
 REQUIRED = ("participant_id", "wave", "arm")
@@ -69,9 +70,11 @@ def load_trial(path: str | Path | pd.DataFrame, mapping: str | Path | Mapping | 
     else:
         frame, source = None, str(path)
     spec = read_mapping(mapping)
+    hint = ""
     if frame is None:
         frame = read_rows(path, spec["read"])
-    frame = _apply_mapping(frame, spec["columns"], source)
+        hint = sheet_hint(path, spec["read"], [c for c in spec["columns"] if c not in frame.columns])
+    frame = _apply_mapping(frame, spec["columns"], source, hint)
     early = {column: codes for column, codes in spec["values"].items() if column in frame.columns}
     frame = _recode(frame, early)
     if spec["wide"] is not None:
@@ -84,9 +87,9 @@ def load_trial(path: str | Path | pd.DataFrame, mapping: str | Path | Mapping | 
     return validate(frame, source=source, arm_order=arm_order, instruments=spec["instruments"])
 
 
-def _apply_mapping(frame: pd.DataFrame, columns: dict, source: str | None) -> pd.DataFrame:
+def _apply_mapping(frame: pd.DataFrame, columns: dict, source: str | None, hint: str = "") -> pd.DataFrame:
     problems = [
-        Problem(name, f"named in the mapping but not in the file (columns are {list(frame.columns)})")
+        Problem(name, f"named in the mapping but not in the file (columns are {list(frame.columns)}){hint}")
         for name in columns
         if name not in frame.columns
     ]

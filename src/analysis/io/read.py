@@ -176,6 +176,42 @@ def _read_excel(path: Path, options: Mapping) -> pd.DataFrame:
     return frame
 
 
+def sheet_hint(path: str | Path, options: Mapping, columns: list[str]) -> str:
+    """Where a workbook read without ``read: {sheet: ...}`` holds ``columns``, as the read line to add.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file; anything but an Excel workbook gives "".
+    options : mapping
+        The mapping's ``read`` options (a ``sheet`` given there gives "").
+    columns : list of str
+        Column names the mapping expects but the first sheet lacks.
+
+    Returns
+    -------
+    str
+        E.g. ``"; they are on sheet 'Daten' (header in row 2): add this line to the
+        mapping: read: {sheet: "Daten", skiprows: 1}"``, or "" when no sheet holds them.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".xlsx", ".xlsm") or "sheet" in options or not columns:
+        return ""
+    wanted = {str(c).strip() for c in columns}
+    best = (0, "", 0)
+    with _binary(path, lambda p: pd.ExcelFile(p, engine="openpyxl"), "Excel") as book:
+        for name in book.sheet_names:
+            top = book.parse(name, header=None, nrows=_SNIFFED_LINES)
+            for row, values in enumerate(top.itertuples(index=False)):
+                found = len(wanted & {str(v).strip() for v in values if pd.notna(v)})
+                best = max(best, (found, name, row), key=lambda b: b[0])
+    found, name, row = best
+    if not found:
+        return ""
+    line = _read_line({**options, "sheet": name, **({"skiprows": row} if row else {})})
+    return f"; they are on sheet {name!r} (header in row {row + 1}): add this line to the mapping: {line}"
+
+
 def _read_text(path: Path, raw: bytes, options: Mapping, sep: str | None) -> pd.DataFrame:
     text, encoding_note = _decode(path, raw, options.get("encoding"))
     lines = text.splitlines()
