@@ -158,6 +158,7 @@ def test_analytic_power_refuses_dropout():
     ({"se_residual_sd": 0.0}, r"se_residual_sd must be a finite number > 0, got 0\.0"),
     ({"weeks_per_wave": float("nan")}, r"weeks_per_wave must be a finite number > 0, got nan"),
     ({"arms": ("control",)}, r"arms must hold at least two distinct labels, got \['control'\]"),
+    ({"arms": ("treatment", "control")}, r"the models take 'control' as the reference .* put it first"),
     ({"arms": "control"}, r"arms must be a sequence of non-empty strings, got 'control'"),
     ({"symptom_effect": {"cbt": -0.3}}, r"symptom_effect names unknown non-reference arm\(s\) \['cbt'\]"),
     ({"se_effect": "large"}, r"se_effect must be a finite number, got 'large'"),

@@ -872,6 +872,10 @@ def _check_arms(arms) -> tuple[str, ...]:
         raise ValueError(f"arms must be a sequence of non-empty strings, got {arms!r}")
     if len(arms) < 2 or len(set(arms)) != len(arms):
         raise ValueError(f"arms must hold at least two distinct labels, got {list(arms)!r}")
+    reference = io.reference_arm(io.arm_factor(pd.Series(arms), order=arms))
+    if reference != arms[0]:
+        raise ValueError(f"arms: the first arm is the reference, but the models take {reference!r} as the "
+                         f"reference (a control-like name, see analysis.io.arm_factor); put it first: {list(arms)!r}")
     return tuple(arms)
 
 
