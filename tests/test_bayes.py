@@ -131,11 +131,11 @@ def test_adherence_and_mediation_input_problems():
                                                      rf"index {row}: '5(\.0)? > 2(\.0)?'"):
         bayes.adherence(over)
     renamed = over.rename(columns={"sessions_attended": "came", "sessions_offered": "booked"})
-    with pytest.raises(io.DataValidationError, match=rf"came: exceeds booked — 1 row: index {row}: '5 > 2'"):
+    with pytest.raises(io.DataValidationError, match=rf"came, booked: came exceeds booked — 1 row: index {row}: '5 > 2'"):
         bayes.adherence(renamed, attended="came", offered="booked")
     halves = data.copy()
     halves.loc[row, "sessions_attended"] = 1.5
-    with pytest.raises(io.DataValidationError, match="sessions_attended: counts must be whole numbers >= 0"):
+    with pytest.raises(io.DataValidationError, match="sessions_attended: session counts must be whole numbers >= 0"):
         bayes.adherence(halves)
     twice = pd.concat([data, data.iloc[[4]]], ignore_index=True)
     with pytest.raises(io.DataValidationError, match="participant_id, wave: appears more than once .* — 2 rows"):

@@ -945,13 +945,9 @@ def _observed(data: pd.DataFrame, column: str, who: str) -> np.ndarray:
     """A column that may be missing in some rows, as floats in row order (NaN where missing).
 
     :func:`analysis.io.model_frame` checks and converts it (non-numbers are refused,
-    naming rows and values) and keeps the rows where it is observed; their values are
-    put back in place.
+    naming rows and values).
     """
-    kept = io.model_frame(data, numeric=[column], who=who).data[column].to_numpy()
-    values = np.full(len(data), np.nan)
-    values[data[column].notna().to_numpy()] = kept
-    return values
+    return io.model_frame(data, partial=[column], who=who).data[column].to_numpy(float)
 
 
 def _covariate_columns(frame: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
@@ -1609,35 +1605,14 @@ def _lagged_scores(data: pd.DataFrame, predictor: str, group: str, wave: str, la
 def _sessions(data: pd.DataFrame, attended: str, offered: str, group: str, wave: str, covariates: list[str],
               arm: str | None) -> tuple[pd.DataFrame, int]:
     """Rows with sessions offered and the counts and covariates observed; how many rows offered sessions."""
-    offering = io.model_frame(data, numeric=[offered], group=group, wave=wave, who=ADHERENCE).data
-    _check_counts(offering, None, offered)
+    offering = io.model_frame(data, numeric=[offered], group=group, wave=wave, counts=(attended, offered),
+                              who=ADHERENCE).data
     offering = offering[offering[offered] > 0]
     if offering.empty:
         raise io.DataValidationError([io.Problem(offered, f"{ADHERENCE}: no row has sessions offered")])
     sessions = io.model_frame(offering, numeric=[attended, offered], other=covariates, arm=arm, group=group,
-                              wave=wave, who=ADHERENCE).data
-    _check_counts(sessions, attended, offered)
+                              wave=wave, counts=(attended, offered), who=ADHERENCE).data
     return sessions, len(offering)
-
-
-def _check_counts(rows: pd.DataFrame, attended: str | None, offered: str) -> None:
-    """Session counts are whole numbers >= 0, and ``attended`` (if given) never exceeds ``offered``.
-
-    :func:`analysis.io.model_frame` compares the contract's ``sessions_attended`` and
-    ``sessions_offered`` itself; columns of other names are compared here.
-    """
-    problems = []
-    for column in (c for c in (attended, offered) if c is not None):
-        bad = (rows[column] < 0) | (rows[column] % 1 != 0)
-        if bad.any():
-            problems.append(io._problem(column, "counts must be whole numbers >= 0", rows[column], bad,
-                                        by_index=True))
-    over = rows[attended] > rows[offered] if attended is not None else pd.Series(False, index=rows.index)
-    if over.any():
-        shown = rows[attended].map(io._plain).astype(str) + " > " + rows[offered].map(io._plain).astype(str)
-        problems.append(io._problem(attended, f"exceeds {offered}", shown, over, by_index=True))
-    if problems:
-        raise io.DataValidationError(problems)
 
 
 def _adherence_model(design: Design):

@@ -602,7 +602,7 @@ def adherence(data: pd.DataFrame, predictor: str = "gse_total", *,
     logit link.
     """
     checked = io.model_frame(data, partial=[attended, offered, predictor], arm=arm, group=group,
-                             wave=wave, who="adherence")
+                             wave=wave, counts=(attended, offered), who="adherence")
     lags = _lag(checked.data, [predictor], group, wave)
     lags = lags[lags[offered] > 0].assign(adherence=lambda d: d[attended] / d[offered])
     frame = io.model_frame(lags, numeric=[f"{predictor}_lag", "adherence"], arm=arm, group=group,

@@ -74,7 +74,7 @@ class ModelFrame:
 
 def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Sequence[str] = (),
                 partial: Sequence[str] = (), arm: str | None = None, group: str | None = None,
-                wave: str | None = None, who: str = "model") -> ModelFrame:
+                wave: str | None = None, counts: tuple[str, str] = COUNTS, who: str = "model") -> ModelFrame:
     """Check and prepare the columns a model uses, keeping the complete rows.
 
     Parameters
@@ -97,6 +97,9 @@ def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Seque
     wave : str, optional
         Wave column: whole numbers >= 0 (numbers written as text are read as
         numbers); (``group``, ``wave``) must be unique.
+    counts : (str, str), default ("sessions_attended", "sessions_offered")
+        Session counts (attended, offered): where the data have both, whole numbers
+        >= 0, attended never above offered, whether or not the model uses them.
     who : str
         The calling function, named in errors.
 
@@ -126,7 +129,7 @@ def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Seque
     if wave is not None:
         frame[wave], bad = _waves(data[wave], wave)
         problems += bad
-    problems += _key_problems(data, frame, group, wave, arm)
+    problems += _key_problems(data, frame, group, wave, arm) + _count_problems(data, counts)
     _refuse(problems)
     if arm is not None:
         frame[arm] = pd.Series(arm_factor(data[arm], column=arm, by_index=True), index=frame.index)
@@ -247,7 +250,7 @@ def _waves(values: pd.Series, column: str) -> tuple[pd.Series, list[Problem]]:
 
 
 def _key_problems(data: pd.DataFrame, frame: pd.DataFrame, group, wave, arm) -> list[Problem]:
-    """Missing keys, duplicated (group, wave), sessions attended > offered, arm changing within group."""
+    """Missing keys, duplicated (group, wave), arm changing within group."""
     problems = [_problem(c, "missing values", data[c], data[c].isna(), by_index=True)
                 for c in (group, arm) if c is not None and data[c].isna().any()]
     if group is not None and wave is not None:
@@ -257,16 +260,27 @@ def _key_problems(data: pd.DataFrame, frame: pd.DataFrame, group, wave, arm) -> 
             problems.append(_problem(f"{group}, {wave}", "appears more than once (one row per participant and "
                                                          "wave; remove the duplicated rows)", shown, twice,
                                      by_index=True))
-    if all(c in data.columns for c in COUNTS):
-        attended, _ = _numbers(data[COUNTS[0]], COUNTS[0])
-        offered, _ = _numbers(data[COUNTS[1]], COUNTS[1])
-        over = attended > offered
-        if over.any():
-            shown = attended.map(_plain).astype(str) + " > " + offered.map(_plain).astype(str)
-            problems.append(_problem(", ".join(COUNTS), "sessions_attended exceeds sessions_offered", shown,
-                                     over, by_index=True))
     if group is not None and arm is not None and data[arm].notna().any():
         problems += _arm_changes(data, group, arm)
+    return problems
+
+
+def _count_problems(data: pd.DataFrame, counts: tuple[str, str]) -> list[Problem]:
+    """Session counts that are not whole numbers >= 0, and attended above offered."""
+    if not all(c in data.columns for c in counts):
+        return []
+    (attended, bad_attended), (offered, bad_offered) = (_numbers(data[c], c) for c in counts)
+    problems = bad_attended + bad_offered
+    for column, values in zip(counts, (attended, offered)):
+        wrong = values.notna() & ((values < 0) | (values % 1 != 0))
+        if wrong.any():
+            problems.append(_problem(column, "session counts must be whole numbers >= 0", data[column], wrong,
+                                     by_index=True))
+    over = attended > offered
+    if over.any():
+        shown = attended.map(lambda v: str(_plain(v))) + " > " + offered.map(lambda v: str(_plain(v)))
+        problems.append(_problem(", ".join(counts), f"{counts[0]} exceeds {counts[1]}", shown, over,
+                                 by_index=True))
     return problems
 
 
