@@ -482,3 +482,14 @@ def test_mediation_notebook_runs_in_quick_mode(tmp_path):
     assert numbers["jobs_acme"] == pytest.approx(-0.0157, abs=5e-5)  # mediation package's published ACME
     assert abs(numbers["jobs_bayes_acme"] - numbers["jobs_acme"]) < 0.01
     assert {"change_acme_cbt", "change_acme_mindfulness", "multilevel_acme"} <= set(numbers)
+
+
+def test_mediate_change_takes_covariates_recorded_at_baseline_only():
+    data, _ = simulate.trial(n_per_arm=30, waves=4, seed=5)
+    data = data[data["arm"] != "mindfulness"]
+    everywhere = mediation.mediate_change(data, "arm", "gse_total", "phq9_total", covariates=["age"],
+                                          n_boot=20, seed=1)
+    baseline_only = data.assign(age=data["age"].where(data["wave"] == 0))
+    fit = mediation.mediate_change(baseline_only, "arm", "gse_total", "phq9_total", covariates=["age"],
+                                   n_boot=20, seed=1)
+    pd.testing.assert_frame_equal(fit.table, everywhere.table)

@@ -449,7 +449,7 @@ def mediate_change(data: pd.DataFrame, treatment: str, mediator: str, outcome: s
     Rows with a missing covariate are left out before the changes are formed.
     """
     _check_options(n_boot, ci, conf_level)
-    checked = io.model_frame(data, partial=[mediator, outcome], other=covariates, arm=treatment, group=group,
+    checked = io.model_frame(data, partial=[mediator, outcome], optional=covariates, arm=treatment, group=group,
                              wave=wave, who="mediate_change")
     coding = _coding(checked.levels, _numeric_codes(data[treatment]), treatment, control, treated)
     long = checked.data

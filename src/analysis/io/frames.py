@@ -73,7 +73,8 @@ class ModelFrame:
 
 
 def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Sequence[str] = (),
-                partial: Sequence[str] = (), arm: str | None = None, group: str | None = None,
+                partial: Sequence[str] = (), optional: Sequence[str] = (), arm: str | None = None,
+                group: str | None = None,
                 wave: str | None = None, counts: tuple[str, str] = COUNTS, who: str = "model") -> ModelFrame:
     """Check and prepare the columns a model uses, keeping the complete rows.
 
@@ -89,6 +90,9 @@ def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Seque
     partial : sequence of str
         Numeric columns checked and converted like ``numeric`` whose missing values
         do not drop the row (e.g. an outcome lagged or modelled where observed).
+    optional : sequence of str
+        Columns used as they are, like ``other``, whose missing values do not drop
+        the row (e.g. a covariate recorded at baseline only).
     arm : str, optional
         Arm column: constant within ``group``, never missing, prepared by
         :func:`analysis.io.arms.arm_factor`.
@@ -114,16 +118,18 @@ def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Seque
     """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"{who}: data must be a pandas DataFrame, got {type(data).__name__}")
+    _check_names(who, group=group, wave=wave, arm=arm, numeric=numeric, other=other, partial=partial,
+                 optional=optional)
     keys = [c for c in (group, wave, arm) if c is not None]
     columns = list(dict.fromkeys([*keys, *numeric, *other]))
-    converted = list(dict.fromkeys([*columns, *partial]))
+    converted = list(dict.fromkeys([*columns, *partial, *optional]))
     _refuse(_absent(data, converted, who) + _duplicated_columns(data, converted))
     frame = data.loc[:, converted].copy()
     problems = []
     for column in [*numeric, *partial]:
         frame[column], bad = _numbers(data[column], column)
         problems += bad
-    for column in other:
+    for column in [*other, *optional]:
         if column not in keys and column not in numeric:
             frame[column] = _plain_dtype(data[column])
     if wave is not None:
@@ -180,6 +186,16 @@ def check_design(X: np.ndarray, names: Sequence[str], *, who: str = "model",
                 for j, name in enumerate(names) if name != intercept and np.ptp(X[:, j]) == 0]
     _refuse([p for p in problems if p is not None])
     _refuse(_collinear(X, names, who))
+
+
+def _check_names(who: str, **arguments) -> None:
+    """Column arguments are names, or lists of names (a list where a name belongs is a misplaced argument)."""
+    for argument, value in arguments.items():
+        single = argument in ("group", "wave", "arm")
+        names = [value] if single else value
+        if isinstance(names, str) or not all(n is None or isinstance(n, (str, int)) for n in names):
+            wanted = "a column name" if single else "a list of column names"
+            raise TypeError(f"{who}: {argument} must be {wanted}, got {value!r}")
 
 
 def _refuse(problems: list[Problem]) -> None:
