@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 
 from analysis import mixed, simulate
+from analysis.mixed import deviance, inference, lmm, models
+from analysis.mixed import design as mixed_design
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = json.loads((ROOT / "tests" / "reference" / "lme4_mixed.json").read_text())
@@ -154,11 +156,11 @@ def test_predict_gives_the_fixed_part_with_its_standard_error(fits):
 
 def test_convergence_check_fails_away_from_the_optimum(fits):
     fit = fits["sleepstudy_reml"]
-    blocks = mixed._blocks(mixed._design(fit.data, "Reaction ~ Days", "Subject", "~Days"))
+    blocks = deviance._blocks(mixed_design._design(fit.data, "Reaction ~ Days", "Subject", "~Days"))
     lam = np.linalg.cholesky(fit.re_cov.to_numpy() / fit.sigma2)
     theta = lam[np.tril_indices(2)]
-    assert mixed._check_convergence(theta, blocks, reml=True) == (True, [])
-    ok, messages = mixed._check_convergence(theta * 1.2, blocks, reml=True)
+    assert lmm._check_convergence(theta, blocks, reml=True) == (True, [])
+    ok, messages = lmm._check_convergence(theta * 1.2, blocks, reml=True)
     assert not ok and "failed to converge" in messages[0]
 
 
@@ -270,7 +272,7 @@ def test_sources_recover_the_simulated_source_effects(trial):
 def test_lag_takes_the_previous_wave_only():
     data = pd.DataFrame({"participant_id": ["a", "a", "a", "b", "b", "c"], "wave": [0, 1, 3, 0, 1, 2],
                          "x": [1.0, 2.0, 4.0, 10.0, 11.0, 7.0]})
-    out = mixed._lag(data, ["x"], "participant_id", "wave")
+    out = models._lag(data, ["x"], "participant_id", "wave")
     assert np.isnan(out["x_lag"][0]) and out["x_lag"][1] == 1.0 and np.isnan(out["x_lag"][2])
     assert out["x_lag"][4] == 10.0 and out.index.equals(data.index)
 
@@ -278,7 +280,7 @@ def test_lag_takes_the_previous_wave_only():
 def test_lag_follows_the_study_waves_when_numbered_in_months():
     data = pd.DataFrame({"participant_id": ["a", "a", "a", "b", "b"], "wave": [0, 3, 6, 0, 6],
                          "x": [1.0, 2.0, 4.0, 10.0, 11.0]})
-    out = mixed._lag(data, ["x"], "participant_id", "wave")
+    out = models._lag(data, ["x"], "participant_id", "wave")
     assert out["x_lag"].tolist()[1:3] == [1.0, 2.0] and np.isnan(out["x_lag"][4])
 
 
@@ -382,8 +384,8 @@ def test_fast_engine_meets_the_issue_tolerances_against_lme4(fits, key):
 
 def test_blocks_equal_a_loop_over_groups(fits):
     fit = fits["sim_trial"]
-    design = mixed._design(fit.data, fit.formula, fit.group, fit.re_formula)
-    blocks = mixed._blocks(design)
+    design = mixed_design._design(fit.data, fit.formula, fit.group, fit.re_formula)
+    blocks = deviance._blocks(design)
     for g in (0, 7, len(design.groups) - 1):
         rows = design.codes == g
         Z, Xy = design.Z[rows], np.column_stack([design.X, design.y])[rows]
@@ -394,11 +396,11 @@ def test_blocks_equal_a_loop_over_groups(fits):
 @pytest.mark.parametrize("reml", [True, False])
 def test_analytic_gradient_equals_numerical_derivative(fits, reml):
     fit = fits["btheb_slope"]
-    blocks = mixed._blocks(mixed._design(fit.data, fit.formula, fit.group, fit.re_formula))
+    blocks = deviance._blocks(mixed_design._design(fit.data, fit.formula, fit.group, fit.re_formula))
     theta = np.array([1.3, -0.2, 0.4])
-    numerical = mixed._jacobian(
-        lambda x: np.array([mixed._profiled_deviance(x, blocks, reml)]), theta).ravel()
-    assert np.allclose(mixed._profiled_gradient(theta, blocks, reml), numerical, rtol=1e-6)
+    numerical = inference._jacobian(
+        lambda x: np.array([deviance._profiled_deviance(x, blocks, reml)]), theta).ravel()
+    assert np.allclose(deviance._profiled_gradient(theta, blocks, reml), numerical, rtol=1e-6)
 
 
 def test_unknown_engine_is_named():

@@ -22,9 +22,10 @@ import pandas as pd
 import pytest
 import yaml
 
+import analysis
 from analysis import bayes, browser, cli, io, mediation, mixed, panel, power, report, simulate
 
-PACKAGE = str(Path(mixed.__file__).parent)
+PACKAGE = str(Path(analysis.__file__).parent)
 
 
 @pytest.fixture(scope="module")
