@@ -1,4 +1,4 @@
-"""Linear mixed-effects models that read like lme4's summary, fitted at lme4's speed.
+r"""Linear mixed-effects models that read like lme4's summary, fitted at lme4's speed.
 
 :func:`fit_lmm` fits a linear mixed model with one grouping factor,
 

@@ -1,4 +1,4 @@
-"""Satterthwaite's denominator degrees of freedom, as lmerTest computes them.
+r"""Satterthwaite's denominator degrees of freedom, as lmerTest computes them.
 
 The variance parameters are :math:`\phi = (\theta, \sigma)`, where :math:`\theta`
 holds the lower triangle of the relative Cholesky factor :math:`\Lambda`
