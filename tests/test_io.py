@@ -574,3 +574,44 @@ def test_malformed_instrument_definitions_are_named(change, column, words):
 def test_a_definition_may_not_replace_a_built_in_instrument():
     with pytest.raises(io.DataValidationError, match="instruments.gse: is a built-in instrument"):
         io.read_mapping({"instruments": {"gse": {"total_range": [10, 40], "higher_is_better": True}}})
+
+
+# --------------------------------------------------------------------------- therapist and group (a third level)
+
+
+@pytest.mark.parametrize("cluster", ["therapist", "group"])
+def test_cluster_column_is_read_as_text_and_kept_missing_where_partially_nested(cluster):
+    frame = pd.read_csv(VALID / "small_long.csv")
+    frame[cluster] = [NAN] * 3 + [7.0] * 6  # A1 (control) has none; A2 and A3 share therapist 7
+    data = io.validate(frame)
+    assert data[cluster].tolist()[3:] == ["7"] * 6
+    assert data[cluster].iloc[:3].isna().all()
+
+
+def test_categorical_cluster_column_is_kept_as_given():
+    frame = pd.read_csv(VALID / "small_long.csv")
+    frame["therapist"] = pd.Categorical(["T1"] * 3 + ["T2"] * 6, categories=["T2", "T1"])
+    assert list(io.validate(frame)["therapist"].cat.categories) == ["T2", "T1"]
+
+
+@pytest.mark.parametrize("cluster", ["therapist", "group"])
+def test_cluster_changing_within_a_participant_is_refused_naming_column_rows_and_values(cluster):
+    frame = pd.read_csv(VALID / "small_long.csv")
+    frame[cluster] = ["T1"] * 3 + ["T2", "T3", "T2"] + ["T4"] * 3  # A2 sees two therapists
+    with pytest.raises(io.DataValidationError) as err:
+        io.validate(frame)
+    (problem,) = err.value.problems
+    assert problem.column == f"participant_id, {cluster}"
+    assert f"{cluster} must be constant within a participant" in problem.reason
+    assert problem.rows == (5, 6, 7) and problem.values == ("A2, T2", "A2, T3", "A2, T2")
+
+
+def test_cluster_recorded_at_some_waves_only_is_refused():
+    # Partially nested designs leave a participant without a therapist at every wave;
+    # a therapist missing at one wave of a treated participant is a gap in the data.
+    frame = pd.read_csv(VALID / "small_long.csv")
+    frame["therapist"] = ["T1"] * 3 + ["T2", None, "T2"] + [None] * 3
+    with pytest.raises(io.DataValidationError) as err:
+        io.validate(frame)
+    (problem,) = err.value.problems
+    assert problem.rows == (5, 6, 7) and "missing at every wave" in problem.reason

@@ -139,3 +139,27 @@ def test_load_trial_takes_the_reference_order_from_the_mapping(tmp_path):
     assert list(io.load_trial(path, mapping)["arm"].cat.categories) == ["active", "sham"]
     mapping["values"]["arm"] = {1: "usual care", 2: "active"}
     assert list(io.load_trial(path, mapping)["arm"].cat.categories) == ["usual care", "active"]
+
+
+def test_model_frame_refuses_a_cluster_that_changes_within_participant():
+    data = _trial().assign(therapist=["T1", "T2", None, None, "T3", None]).set_axis([10, 11, 12, 13, 14, 15])
+    with pytest.raises(io.DataValidationError) as info:
+        io.model_frame(data, numeric=["y"], optional=["therapist"], group="participant_id", wave="wave",
+                       clusters=["therapist"], who="growth")
+    (problem,) = info.value.problems
+    assert problem.column == "therapist" and problem.unit == "index"
+    assert "must be constant within participant_id" in problem.reason and "(1, 3)" in problem.reason
+    # ties go to the label sorted first: "<missing>" for participant 3
+    assert problem.rows == (11, 14) and problem.values == ("1: T2 (else T1)", "3: T3 (else <missing>)")
+
+
+def test_model_frame_keeps_a_partially_nested_cluster_and_needs_group():
+    data = _trial().assign(therapist=[None, None, "T1", "T1", "T1", "T1"])
+    frame = io.model_frame(data, numeric=["y"], optional=["therapist"], group="participant_id",
+                           clusters=["therapist"])
+    assert frame.data["therapist"].isna().sum() == 2 and len(frame.data) == 5
+    with pytest.raises(TypeError, match="need group"):
+        io.model_frame(data, numeric=["y"], clusters=["therapist"])
+    with pytest.raises(io.DataValidationError, match="therapist: model: column not in the data"):
+        io.model_frame(data.drop(columns="therapist"), numeric=["y"], group="participant_id",
+                       clusters=["therapist"])

@@ -239,6 +239,58 @@ def test_mnar_dropout_biases_observed_last_wave_mean(complete_last_wave, mnar, d
     assert all(0 < share < 1 for share in truth["dropout_by_arm"].values())
 
 
+def _between_cluster_variance(values: np.ndarray, cluster: np.ndarray, stratum: np.ndarray):
+    """One-way ANOVA estimate of the between-cluster variance, clusters nested in strata.
+
+    For a balanced design with ``n`` members per cluster, ``k`` clusters and ``s``
+    strata, (MSB - MSW) / n is unbiased for the between-cluster variance (MSB from
+    cluster means around their stratum mean, k - s df; MSW within clusters, N - k df).
+    Its large-sample standard error under normality is
+    sqrt(2 / n^2 * (MSB^2 / (k - s) + MSW^2 / (N - k))) (Searle, Casella & McCulloch
+    1992, section 3.6). Returns (estimate, standard error, MSW).
+    """
+    frame = pd.DataFrame({"y": values, "cluster": cluster, "stratum": stratum})
+    sizes = frame.groupby("cluster")["y"].size()
+    assert sizes.nunique() == 1, "the estimator below assumes equal caseloads"
+    n, k, total = sizes.iloc[0], sizes.size, len(frame)
+    df_between = k - frame["stratum"].nunique()
+    cluster_mean = frame.groupby("cluster")["y"].transform("mean")
+    stratum_mean = frame.groupby("stratum")["y"].transform("mean")
+    msw = ((frame["y"] - cluster_mean) ** 2).sum() / (total - k)
+    msb = ((cluster_mean - stratum_mean) ** 2).sum() / df_between
+    se = np.sqrt(2 / n**2 * (msb**2 / df_between + msw**2 / (total - k)))
+    return (msb - msw) / n, se, msw
+
+
+def test_therapist_variance_components_recovered_by_anova():
+    # 600 therapists with 10 patients each. Baseline PHQ-9 totals: patients of one
+    # therapist share v0, so the ANOVA between-therapist variance estimates tau0^2 and
+    # the within-therapist mean square the rest of the ICC denominator, plus 1/12 for
+    # rounding to integers. Per-person OLS symptom slopes share v1: within an arm their
+    # between-therapist variance is tau1^2 (slope noise from within-person dynamics and
+    # measurement error is independent across patients). No dropout or missing items:
+    # complete trajectories; a symptom mean of 16 with small person intercept SD keeps
+    # totals off the clipping bounds. Tolerance: Z standard errors (module docstring).
+    data, truth = simulate.trial(
+        n_per_arm=2000, therapists_per_arm=200, therapist_intercept_sd=2.0, therapist_slope_sd=0.15,
+        symptom_intercept_mean=16.0, symptom_intercept_sd=2.0, dropout_rate=0.0, item_missing_rate=0.0,
+        seed=303,
+    )
+    baseline = data[data["wave"] == 0]
+    tau0, se, msw = _between_cluster_variance(
+        baseline["phq9_total"].to_numpy(), baseline["therapist"].to_numpy(), baseline["arm"].to_numpy()
+    )
+    _close(tau0, truth["therapist_intercept_var"], se)
+    within = truth["symptom_intercept_sd"] ** 2 + truth["innovation_sd_sym"] ** 2 + 2.0**2
+    _close(msw, within + 1 / 12, msw * np.sqrt(2 / (len(baseline) - 600)))
+    assert truth["therapist_icc_baseline"] == pytest.approx(4.0 / (4.0 + within))
+    people = data.groupby("participant_id")[["therapist", "arm"]].first()
+    slopes = _person_slopes(data, "phq9_total").reindex(people.index)
+    tau1, se, _ = _between_cluster_variance(slopes.to_numpy(), people["therapist"].to_numpy(),
+                                            people["arm"].to_numpy())
+    _close(tau1, truth["therapist_slope_var"], se)
+
+
 # --------------------------------------------------------------------------- structure
 
 
@@ -356,6 +408,91 @@ def _assert_close(new, old, where="truth"):
         assert new == old, where
 
 
+# --------------------------------------------------------------------------- therapists and groups
+
+
+def test_no_therapist_level_by_default(default_trial):
+    data, truth = default_trial
+    assert not {"therapist", "group"} & set(data.columns)
+    assert not [key for key in truth if key.startswith("therapist")]
+    assert "nesting" not in truth and "cluster" not in truth
+
+
+def test_therapists_share_each_arm_in_blocks_differing_by_at_most_one():
+    data, truth = simulate.trial(n_per_arm=31, waves=3, therapists_per_arm=3, seed=4)
+    assert list(data.columns[:5]) == ["participant_id", "wave", "time", "arm", "therapist"]
+    people = data.groupby("participant_id")[["arm", "therapist"]].nunique()
+    assert (people == 1).all().all()  # constant within participant, never missing
+    first = data.groupby("participant_id")[["arm", "therapist"]].first()
+    caseloads = first.groupby("therapist").agg(arm=("arm", "first"), patients=("arm", "size"),
+                                               arms=("arm", "nunique"))
+    assert list(caseloads.index) == [f"T0{k}" for k in range(1, 10)]
+    assert (caseloads["arms"] == 1).all()
+    assert caseloads.groupby("arm", observed=True)["patients"].apply(sorted).tolist() == [[10, 10, 11]] * 3
+    recorded = {label: (t["arm"], t["patients"]) for label, t in truth["therapists"].items()}
+    assert recorded == {label: (row.arm, row.patients) for label, row in caseloads.iterrows()}
+
+
+def test_equal_caseloads_when_therapists_divide_the_arm():
+    data, _ = simulate.trial(n_per_arm=40, waves=2, therapists_per_arm=8, dropout_rate=0.0, seed=4)
+    patients = data.groupby("therapist")["participant_id"].nunique()
+    assert len(patients) == 24 and (patients == 5).all()
+
+
+def test_partial_nesting_leaves_the_reference_arm_without_groups():
+    data, truth = simulate.trial(n_per_arm=30, waves=3, therapists_per_arm=3, nesting="partial",
+                                 cluster="group", seed=4)
+    assert "therapist" not in data.columns
+    control = data["arm"] == truth["reference_arm"]
+    assert data.loc[control, "group"].isna().all() and data.loc[~control, "group"].notna().all()
+    assert sorted(data["group"].dropna().unique()) == [f"G0{k}" for k in range(1, 7)]
+    assert {t["arm"] for t in truth["therapists"].values()} == {"cbt", "mindfulness"}
+    assert truth["nesting"] == "partial" and truth["cluster"] == "group"
+    assert len(io.validate(data)) == len(data)  # the contract keeps the missing groups
+
+
+def test_therapist_effects_come_from_their_own_stream():
+    # The therapist level draws from a child stream of the seed: without therapist
+    # variance the data are those of the two-level trial plus the column, and with
+    # it only the symptom side (PHQ-9, GAD-7 through its loading, dropout) changes.
+    plain, _ = simulate.trial(n_per_arm=40, waves=3, dropout_rate=0.0, seed=8)
+    silent, _ = simulate.trial(n_per_arm=40, waves=3, dropout_rate=0.0, therapists_per_arm=4,
+                               therapist_intercept_sd=0.0, therapist_slope_sd=0.0, seed=8)
+    pd.testing.assert_frame_equal(silent.drop(columns="therapist"), plain)
+    varied, _ = simulate.trial(n_per_arm=40, waves=3, dropout_rate=0.0, therapists_per_arm=4,
+                               therapist_intercept_sd=3.0, seed=8)
+    symptoms = [inst.total for inst in (scales.INSTRUMENTS["phq9"], scales.INSTRUMENTS["gad7"])]
+    symptoms += [*scales.INSTRUMENTS["phq9"].items, *scales.INSTRUMENTS["gad7"].items]
+    same = plain.columns.drop(symptoms)
+    pd.testing.assert_frame_equal(varied[same], plain[same])
+    assert not varied["phq9_total"].equals(plain["phq9_total"])
+
+
+def test_therapist_trial_is_deterministic_per_seed():
+    kwargs = {"n_per_arm": 30, "waves": 3, "therapists_per_arm": 5}
+    first, truth_1 = simulate.trial(**kwargs, seed=12)
+    second, truth_2 = simulate.trial(**kwargs, seed=12)
+    pd.testing.assert_frame_equal(first, second)
+    assert truth_1 == truth_2
+    _, other = simulate.trial(**kwargs, seed=13)
+    assert other["therapists"]["T01"]["intercept"] != truth_1["therapists"]["T01"]["intercept"]
+
+
+def test_therapist_truth_is_plain_json_and_described():
+    _, truth = simulate.trial(n_per_arm=20, waves=3, therapists_per_arm=2, therapist_intercept_sd=2.0,
+                              therapist_slope_sd=0.1, seed=3)
+    assert json.loads(json.dumps(truth)) == truth
+    assert set(truth["descriptions"]) == set(truth) - {"descriptions"}
+    assert truth["therapist_intercept_var"] == pytest.approx(4.0)
+    assert truth["therapist_slope_var"] == pytest.approx(0.01)
+    assert truth["therapist_icc"] == pytest.approx(4.0 / (4.0 + 16.0))
+    assert truth["therapist_icc_baseline"] == pytest.approx(4.0 / (4.0 + 16.0 + 4.0 + 4.0))
+    _, plain = simulate.trial(n_per_arm=20, waves=3, seed=3)
+    # the therapist effects are true-score variance: PHQ-9 reliability rises, GSE's does not
+    assert all(a > b for a, b in zip(truth["reliability"]["phq9"], plain["reliability"]["phq9"]))
+    assert truth["reliability"]["gse"] == plain["reliability"]["gse"]
+
+
 # --------------------------------------------------------------------------- validation
 
 
@@ -391,6 +528,13 @@ def _assert_close(new, old, where="truth"):
         ({"se_slope_sd": 0.0}, "slope_corr must be 0"),
         ({"ar_se": 0.9, "ar_sym": 0.9, "lag_se_to_sym": 0.5, "lag_sym_to_se": 0.5}, "stationary"),
         ({"arms": ("waitlist", "cbt")}, "mindfulness"),
+        ({"therapists_per_arm": -1}, "therapists_per_arm"),
+        ({"therapists_per_arm": 2.5}, "therapists_per_arm"),
+        ({"therapists_per_arm": 151}, "therapists_per_arm"),
+        ({"therapists_per_arm": 5, "therapist_intercept_sd": -1.0}, "therapist_intercept_sd"),
+        ({"therapists_per_arm": 5, "therapist_slope_sd": float("inf")}, "therapist_slope_sd"),
+        ({"therapists_per_arm": 5, "nesting": "crossed"}, "nesting"),
+        ({"therapists_per_arm": 5, "cluster": "site"}, "cluster"),
     ],
 )
 def test_invalid_arguments_raise(kwargs, message):

@@ -3,9 +3,10 @@ r"""Synthetic randomised trials with known truth: self-efficacy, depression, anx
 :func:`trial` simulates a multi-arm randomised trial measured at several waves, with
 item-level GSE-10 (self-efficacy, SE), PHQ-9 (depression, the "symptom" scale) and
 GAD-7 (anxiety) responses generated from latent person trajectories. Every random
-step draws from one ``numpy.random.default_rng(seed)``, so the same seed gives the
-same data. The returned ``truth`` dictionary holds every generating parameter and
-the quantities an analysis should recover.
+step draws from one ``numpy.random.default_rng(seed)`` (the optional therapist
+level from a child stream of the same seed), so the same seed gives the same
+data. The returned ``truth`` dictionary holds every generating parameter and the
+quantities an analysis should recover.
 
 Generative model
 ----------------
@@ -139,6 +140,48 @@ slopes are per week.
    (unobserved) true PHQ-9 score, each standardised by its baseline sample mean
    and SD. Positive :math:`\psi` means more symptomatic people leave more often.
 
+Therapists or therapy groups (a third level)
+--------------------------------------------
+Only when ``therapists_per_arm`` > 0. Every arm (under ``nesting="partial"``
+every arm but the reference arm, whose participants then have no therapist) has
+``therapists_per_arm`` therapists, or therapy groups with ``cluster="group"``.
+An arm's participants, in the order of their identifiers, are shared among its
+therapists in consecutive blocks whose sizes differ by at most one
+(``n_per_arm / therapists_per_arm`` patients each when that divides); as arms are
+allocated at random, so are therapists within an arm. Therapist :math:`t` shifts
+the symptom intercept and slope of each of its patients (step 1):
+
+.. math::
+
+   \alpha^D_i \leftarrow \alpha^D_i + v_{0t(i)}, \quad
+   \beta^D_i \leftarrow \beta^D_i + v_{1t(i)}, \quad
+   v_{0t} \sim N(0, \tau_0^2), \quad v_{1t} \sim N(0, \tau_1^2)
+
+independently, with :math:`\tau_0` = ``therapist_intercept_sd`` (PHQ-9 points)
+and :math:`\tau_1` = ``therapist_slope_sd`` (PHQ-9 points per week). The level
+is one of symptoms only: SE does not depend on the therapist, and GAD-7 follows
+through its loading on the true PHQ-9 score. Arm mean slopes are unchanged (the
+therapist effects have mean zero); within an arm with therapists the person
+symptom intercepts have variance :math:`\sigma_{\alpha D}^2 + \tau_0^2` and the
+slopes :math:`\sigma_{\beta D}^2 + \tau_1^2`, and ``truth["reliability"]``
+counts the therapist effects as true-score variance. Two intra-class
+correlations of therapist intercepts are reported in ``truth``:
+
+.. math::
+
+   \mathrm{ICC} = \frac{\tau_0^2}{\tau_0^2 + \sigma_{\alpha D}^2}, \qquad
+   \mathrm{ICC}_0 = \frac{\tau_0^2}{\tau_0^2 + \sigma_{\alpha D}^2
+       + \mathrm{Var}(w^D_{i0}) + \sigma_{me}^2}
+
+``therapist_icc`` is the correlation of the symptom intercepts of two patients of
+one therapist (the therapist share of the intercept variance);
+``therapist_icc_baseline`` is the correlation of their baseline PHQ-9 totals
+(ignoring rounding and clipping), what a one-way ANOVA of baseline totals by
+therapist estimates. The therapist effects are drawn from a stream of their own,
+``numpy.random.default_rng(numpy.random.SeedSequence(seed).spawn(1)[0])``, so that
+adding the level leaves every other draw of the seed unchanged: with both SDs 0
+the data are those of the same call without the level, plus the cluster column.
+
 Covariates ``age`` (normal, rounded, clipped to 18-80) and ``sex`` are drawn
 independently of everything else. The random draws happen in a fixed order with
 fixed shapes that do not depend on the missing-data settings, so two calls that
@@ -157,13 +200,19 @@ from scipy.special import expit, logit
 
 from . import scales
 
-__all__ = ["SOURCES", "SCALES", "trial"]
+__all__ = ["CLUSTERS", "SCALES", "SOURCES", "trial"]
 
 SOURCES = ("mastery", "vicarious", "persuasion", "physiological")
 """The four sources of self-efficacy; data columns are ``f"src_{source}"``."""
 
 SCALES = ("gse", "phq9", "gad7")
 """Registry keys of the simulated instruments (SE, depression, anxiety)."""
+
+CLUSTERS = ("therapist", "group")
+"""Names the cluster column may take (``cluster=``); the same model either way."""
+
+NESTINGS = ("full", "partial")
+CLUSTER_ARGUMENTS = ("therapists_per_arm", "therapist_intercept_sd", "therapist_slope_sd", "nesting", "cluster")
 
 SOURCE_RANGE = (0.0, 10.0)
 AGE_RANGE = (18, 80)
@@ -229,6 +278,11 @@ def trial(
     age_mean: float = 40.0,
     age_sd: float = 12.0,
     p_female: float = 0.6,
+    therapists_per_arm: int = 0,
+    therapist_intercept_sd: float = 1.0,
+    therapist_slope_sd: float = 0.05,
+    nesting: str = "full",
+    cluster: str = "therapist",
     seed: int = 0,
 ) -> tuple[pd.DataFrame, dict]:
     """Simulate a multi-arm longitudinal trial with known generating parameters.
@@ -328,6 +382,27 @@ def trial(
         Age distribution (rounded, clipped to 18-80).
     p_female : float, default 0.6
         Probability that ``sex`` is ``"female"``.
+    therapists_per_arm : int, default 0
+        Therapists (or therapy groups) per arm that has them; 0 means no third
+        level (no cluster column, no therapist keys in ``truth``, and the
+        therapist arguments below are ignored). At most ``n_per_arm``; each
+        therapist treats ``n_per_arm / therapists_per_arm`` patients, or as near
+        as whole numbers allow (caseloads differ by at most one).
+    therapist_intercept_sd, therapist_slope_sd : float, default 1.0, 0.05
+        SDs of the therapist random intercepts (PHQ-9 points) and slopes (PHQ-9
+        points per week), independent of each other. With the defaults the
+        therapist takes about 6% of the symptom intercept variance and 4% of the
+        symptom slope variance, near the 5% of outcome variance reported for
+        therapist effects in psychotherapy trials (Baldwin & Imel 2013).
+    nesting : {"full", "partial"}, default "full"
+        ``"full"``: every arm has therapists. ``"partial"``: the reference arm (a
+        waitlist or usual-care arm) has none, and its participants have a missing
+        cluster column.
+    cluster : {"therapist", "group"}, default "therapist"
+        Name of the cluster column: ``"therapist"`` (labels ``T01``, ``T02``, ...)
+        for individually treated patients, ``"group"`` (``G01``, ...) for therapy
+        groups (e.g. mindfulness-based programmes delivered in groups). The
+        generating model is the same.
     seed : int, default 0
         Seed of ``numpy.random.default_rng``; the same seed gives identical output.
 
@@ -343,13 +418,19 @@ def trial(
         :func:`analysis.scales.score`), ``src_mastery``, ``src_vicarious``,
         ``src_persuasion``, ``src_physiological`` (0-10), ``sessions_offered``,
         ``sessions_attended`` (float, NaN where none offered), ``age`` (int) and
-        ``sex`` ("female"/"male").
+        ``sex`` ("female"/"male"). With ``therapists_per_arm`` > 0 the cluster
+        column (``therapist`` or ``group``: text, constant within participant,
+        missing for participants without one) follows ``arm``.
     truth : dict
         JSON-serialisable: every parameter (per-arm mappings completed with
         zeros), the derived quantities (``b_path``, ``indirect_effect``,
         ``direct_effect``, ``total_effect``, mean slopes by arm, implied
         reliability, item weights), the realised dropout and
-        ``truth["descriptions"][key]``, a sentence per key.
+        ``truth["descriptions"][key]``, a sentence per key. With a therapist
+        level also its arguments, ``therapist_intercept_var``,
+        ``therapist_slope_var``, ``therapist_icc``, ``therapist_icc_baseline``
+        (see the module docstring) and ``therapists`` (per label: arm, number of
+        patients, realised intercept and slope effects).
 
     Raises
     ------
@@ -371,6 +452,9 @@ def trial(
     times = np.arange(n_waves) * params["weeks_per_wave"]
     covariates = _covariates(rng, arm_idx.size, params)
     person = _person_effects(rng, arm_idx, params)
+    therapist = _assign_therapists(arm_idx, params)
+    therapist_effects = _therapist_effects(int(therapist.max()) + 1, params)
+    person = _with_therapist_effects(person, therapist, therapist_effects)
     z, sources = _sources(rng, arm_idx, times, params)
     w_se, w_sym = _within_person(rng, z, params)
     true = _true_scores(rng, person, times, w_se, w_sym, params)
@@ -381,8 +465,10 @@ def trial(
     offered, attended = _sessions(rng, arm_idx, observed["gse"], params)
     last_wave = _dropout(rng, observed["phq9"], true["phq9"], params)
     responses = {key: (items[key], missing[key]) for key in SCALES}
-    data = _assemble(arm_idx, times, covariates, responses, sources, offered, attended, last_wave, params)
-    return data, _truth(params, weights, arm_idx, last_wave)
+    data = _assemble(
+        arm_idx, therapist, times, covariates, responses, sources, offered, attended, last_wave, params
+    )
+    return data, _truth(params, weights, arm_idx, last_wave, therapist, therapist_effects)
 
 
 # --------------------------------------------------------------------------- arguments
@@ -393,6 +479,7 @@ def _normalise(params: dict) -> dict:
     arms = _check_arms(params["arms"])
     _check_sizes(params)
     _check_values(params)
+    _check_cluster(params)
     others = arms[1:]
     params = dict(params, arms=arms)
     for name in ("se_slope_effect", "symptom_slope_effect"):
@@ -428,6 +515,7 @@ _SDS = (
     "se_intercept_sd", "symptom_intercept_sd", "se_slope_sd", "symptom_slope_sd",
     "innovation_sd_se", "innovation_sd_sym", "source_person_sd",
     "anxiety_person_sd", "anxiety_wave_sd", "item_weight_sd", "item_noise_sd", "age_sd",
+    "therapist_intercept_sd", "therapist_slope_sd",
 )
 _CORRELATIONS = ("intercept_corr", "slope_corr", "innovation_corr")
 _REALS = (
@@ -456,6 +544,17 @@ def _check_values(params: dict) -> None:
         raise ValueError(f"source_wave_sd must be positive, got {params['source_wave_sd']!r}")
     if not _finite(params["p_female"]) or not 0 <= params["p_female"] <= 1:
         raise ValueError(f"p_female must lie in [0, 1], got {params['p_female']!r}")
+
+
+def _check_cluster(params: dict) -> None:
+    """The therapist level's size and kind (its SDs are checked with the others)."""
+    count = params["therapists_per_arm"]
+    whole = isinstance(count, (int, np.integer)) and not isinstance(count, bool)
+    if not whole or not 0 <= count <= params["n_per_arm"]:
+        raise ValueError(f"therapists_per_arm must be an integer from 0 to n_per_arm, got {count!r}")
+    for name, allowed in (("nesting", NESTINGS), ("cluster", CLUSTERS)):
+        if params[name] not in allowed:
+            raise ValueError(f"{name} must be one of {list(allowed)}, got {params[name]!r}")
 
 
 def _finite(value) -> bool:
@@ -577,6 +676,46 @@ def _person_effects(rng: np.random.Generator, arm_idx: np.ndarray, params: dict)
         "se_slope": se_slope,
         "sym_slope": sym_slope,
     }
+
+
+def _assign_therapists(arm_idx: np.ndarray, params: dict) -> np.ndarray:
+    """Therapist index of each participant, -1 for none: consecutive blocks within each arm."""
+    therapist = np.full(arm_idx.size, -1)
+    count = params["therapists_per_arm"]
+    if count == 0:
+        return therapist
+    first = 1 if params["nesting"] == "partial" else 0
+    for k, arm in enumerate(range(first, len(params["arms"]))):
+        members = np.flatnonzero(arm_idx == arm)
+        therapist[members] = k * count + np.arange(members.size) * count // members.size
+    return therapist
+
+
+def _therapist_effects(n_therapists: int, params: dict) -> np.ndarray:
+    """Random intercept and slope of each therapist, (n_therapists, 2), from the seed's child stream."""
+    if n_therapists == 0:
+        return np.empty((0, 2))
+    rng = np.random.default_rng(np.random.SeedSequence(params["seed"]).spawn(1)[0])
+    sds = [params["therapist_intercept_sd"], params["therapist_slope_sd"]]
+    return rng.normal(0.0, sds, (n_therapists, 2))
+
+
+def _with_therapist_effects(person: dict, therapist: np.ndarray, effects: np.ndarray) -> dict:
+    """Person effects with each patient's therapist intercept and slope added to the symptom ones."""
+    if effects.size == 0:
+        return person
+    treated = therapist >= 0
+    shift = np.zeros((therapist.size, 2))
+    shift[treated] = effects[therapist[treated]]
+    return dict(person, sym_intercept=person["sym_intercept"] + shift[:, 0],
+                sym_slope=person["sym_slope"] + shift[:, 1])
+
+
+def _therapist_labels(n_therapists: int, cluster: str) -> np.ndarray:
+    """``T01``, ``T02``, ... (``G01``, ... for groups)."""
+    width = max(2, len(str(n_therapists)))
+    prefix = cluster[0].upper()
+    return np.array([f"{prefix}{k:0{width}d}" for k in range(1, n_therapists + 1)], dtype=object)
 
 
 def _sources(rng: np.random.Generator, arm_idx: np.ndarray, times: np.ndarray, params: dict):
@@ -719,7 +858,7 @@ def _participant_ids(n: int) -> np.ndarray:
 
 
 def _assemble(
-    arm_idx, times, covariates, responses, sources, offered, attended, last_wave, params
+    arm_idx, therapist, times, covariates, responses, sources, offered, attended, last_wave, params
 ) -> pd.DataFrame:
     """Long data frame of the observed waves (step 8); ``responses[key]`` is (items, missing)."""
     n, n_waves = arm_idx.size, times.size
@@ -732,6 +871,9 @@ def _assemble(
         "time": times[wave],
         "arm": pd.Categorical.from_codes(arm_idx[person], categories=params["arms"], ordered=True),
     }
+    if params["therapists_per_arm"]:
+        labels = np.append(_therapist_labels(therapist.max() + 1, params["cluster"]), None)
+        columns[params["cluster"]] = labels[therapist[person]]  # index -1: the None appended
     for key, (items, missing) in responses.items():
         for j, name in enumerate(scales.INSTRUMENTS[key].items):
             columns[name] = pd.arrays.IntegerArray(items[..., j].ravel(), missing[..., j].ravel())
@@ -762,13 +904,15 @@ def _within_variances(params: dict) -> np.ndarray:
 
 
 def _reliability(params: dict) -> dict:
-    """Implied reliability of each observed total per wave, within an arm."""
+    """Implied reliability of each observed total per wave, within an arm (one with therapists, if any)."""
     times = np.arange(params["waves"]) * params["weeks_per_wave"]
     var_w_se, var_w_sym = _within_variances(params)
     var = {
         "gse": params["se_intercept_sd"] ** 2 + times**2 * params["se_slope_sd"] ** 2 + var_w_se,
         "phq9": params["symptom_intercept_sd"] ** 2 + times**2 * params["symptom_slope_sd"] ** 2 + var_w_sym,
     }
+    if params["therapists_per_arm"]:
+        var["phq9"] += params["therapist_intercept_sd"] ** 2 + times**2 * params["therapist_slope_sd"] ** 2
     loading = params["anxiety_loading"] * _anxiety_scale()
     var["gad7"] = loading**2 * var["phq9"] + params["anxiety_person_sd"] ** 2 + params["anxiety_wave_sd"] ** 2
     out = {}
@@ -826,14 +970,40 @@ def _plain(value):
     return value
 
 
-def _truth(params: dict, weights: dict, arm_idx: np.ndarray, last_wave: np.ndarray) -> dict:
-    truth = dict(params)
+def _therapist_truth(params: dict, therapist: np.ndarray, effects: np.ndarray, arm_idx: np.ndarray) -> dict:
+    """Variance components, intra-class correlations and realised therapists of the third level."""
+    tau0, tau1 = params["therapist_intercept_sd"] ** 2, params["therapist_slope_sd"] ** 2
+    intercepts = tau0 + params["symptom_intercept_sd"] ** 2
+    baseline = intercepts + _within_variances(params)[1, 0] + params["measurement_error_sd"]["phq9"] ** 2
+    labels = _therapist_labels(effects.shape[0], params["cluster"])
+    treated = therapist >= 0
+    patients = np.bincount(therapist[treated], minlength=labels.size)
+    arm_of = np.zeros(labels.size, dtype=int)
+    arm_of[therapist[treated]] = arm_idx[treated]
+    return {
+        "therapist_intercept_var": tau0,
+        "therapist_slope_var": tau1,
+        "therapist_icc": tau0 / intercepts if intercepts > 0 else 0.0,
+        "therapist_icc_baseline": tau0 / baseline if baseline > 0 else 0.0,
+        "therapists": {
+            label: {"arm": params["arms"][a], "patients": n, "intercept": v0, "slope": v1}
+            for label, a, n, (v0, v1) in zip(labels, arm_of, patients, effects)
+        },
+    }
+
+
+def _truth(params: dict, weights: dict, arm_idx: np.ndarray, last_wave: np.ndarray,
+           therapist: np.ndarray, therapist_effects: np.ndarray) -> dict:
+    level = params["therapists_per_arm"] > 0
+    truth = {key: value for key, value in params.items() if level or key not in CLUSTER_ARGUMENTS}
     truth["reference_arm"] = params["arms"][0]
     truth["times"] = list(np.arange(params["waves"]) * params["weeks_per_wave"])
     truth.update(_effects(params))
     truth["reliability"] = _reliability(params)
     truth["item_weights"] = {key: list(w) for key, w in weights.items()}
     truth.update(_realised(arm_idx, last_wave, params))
+    if level:
+        truth.update(_therapist_truth(params, therapist, therapist_effects, arm_idx))
     truth = _plain(truth)
     truth["descriptions"] = {key: DESCRIPTIONS[key] for key in truth}
     return truth
@@ -907,6 +1077,26 @@ DESCRIPTIONS = {
     "age_mean": "Mean age (years) before rounding and clipping to 18-80.",
     "age_sd": "SD of age (years) before rounding and clipping.",
     "p_female": "Probability that sex is female.",
+    "therapists_per_arm": "Therapists (or therapy groups) per arm that has them; caseloads differ by at "
+    "most one.",
+    "therapist_intercept_sd": "SD of the therapist random intercepts on the PHQ-9 total (points).",
+    "therapist_slope_sd": "SD of the therapist random slopes on the PHQ-9 total (points per week), "
+    "independent of the intercepts.",
+    "nesting": "full: every arm has therapists; partial: the reference arm has none (cluster column "
+    "missing).",
+    "cluster": "Name of the cluster column: therapist, or group for therapy groups.",
+    "therapist_intercept_var": "Variance of the therapist intercepts, therapist_intercept_sd^2 (as "
+    "lme4's VarCorr reports it); reliability counts it as true-score variance (arms with therapists).",
+    "therapist_slope_var": "Variance of the therapist slopes, therapist_slope_sd^2.",
+    "therapist_icc": "Intra-class correlation of therapist intercepts: therapist_intercept_var / "
+    "(therapist_intercept_var + symptom_intercept_sd^2), the correlation of the symptom intercepts of "
+    "two patients of one therapist (0 when both are 0).",
+    "therapist_icc_baseline": "therapist_intercept_var / (therapist_intercept_var + "
+    "symptom_intercept_sd^2 + innovation_sd_sym^2 + measurement_error_sd['phq9']^2): the correlation "
+    "of the baseline PHQ-9 totals of two patients of one therapist, ignoring rounding and clipping "
+    "(0 when the denominator is 0).",
+    "therapists": "Per therapist (or group) label: its arm, number of patients and realised random "
+    "intercept and slope (PHQ-9 points, points per week).",
     "b_path": "Within-arm regression of the symptom slope on the SE slope: slope_corr * "
     "symptom_slope_sd / se_slope_sd (0 when slope_corr is 0).",
     "indirect_effect": "Part of each arm's symptom-slope effect through the SE slope: "

@@ -11,7 +11,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from .. import datasets, scales
-from .arms import arm_factor
+from .arms import _label, arm_factor
 from .errors import FIRST_ROW, DataValidationError, Problem, _plain, _problem
 from .read import (
     _recode,
@@ -28,6 +28,8 @@ REQUIRED = ("participant_id", "wave", "arm")
 SOURCES = ("src_mastery", "src_vicarious", "src_persuasion", "src_physiological")
 COUNT_COLUMNS = ("sessions_attended", "sessions_offered")
 NUMERIC_OPTIONAL = SOURCES + ("social_support",)
+#: Optional third-level columns: constant within a participant, missing for participants without one.
+CLUSTERS = ("therapist", "group")
 
 
 def load_trial(path: str | Path | pd.DataFrame, mapping: str | Path | Mapping | None = None) -> pd.DataFrame:
@@ -249,6 +251,10 @@ def _row_checks(frame: pd.DataFrame, instruments: Mapping[str, scales.Instrument
         checks.append((list(COUNT_COLUMNS), _attended_within_offered, "sessions_attended exceeds sessions_offered"))
     checks.append((["participant_id", "arm"], _arm_constant,
                    "arm must be constant within a participant (a participant is in several arms)"))
+    for cluster in (c for c in CLUSTERS if c in frame.columns):
+        message = (f"{cluster} must be constant within a participant (the same {cluster} at every wave, "
+                   "or missing at every wave for a participant without one)")
+        checks.append((["participant_id", cluster], _cluster_constant(cluster), message))
     for inst in instruments.values():
         if inst.total in frame.columns and scales.has_items(frame, inst):
             checks.append(([inst.total], _total_agrees(inst),
@@ -272,6 +278,16 @@ def _time_non_decreasing(df: pd.DataFrame) -> pd.Series:
 def _arm_constant(df: pd.DataFrame) -> pd.Series:
     labels = df["arm"].astype(object).map(lambda v: str(v).strip(), na_action="ignore")
     return labels.groupby(df["participant_id"].astype(object), dropna=False).transform("nunique") <= 1
+
+
+def _cluster_constant(cluster: str):
+    """Check: one label per participant, a missing label counting as a label of its own."""
+    def constant(df: pd.DataFrame) -> pd.Series:
+        labels = df[cluster].astype(object).map(_label, na_action="ignore")
+        per = labels.groupby(df["participant_id"].astype(object), dropna=False)
+        return per.transform("nunique", dropna=False) <= 1
+
+    return constant
 
 
 def _attended_within_offered(df: pd.DataFrame) -> pd.Series:
@@ -329,6 +345,8 @@ def _tidy(frame: pd.DataFrame, numeric: pd.DataFrame, instruments: Mapping[str, 
     tidy = frame.copy()
     tidy[numeric.columns] = numeric
     tidy["wave"] = tidy["wave"].astype(int)
+    for cluster in (c for c in CLUSTERS if c in tidy.columns):
+        tidy[cluster] = _cluster_labels(tidy[cluster])
     if "time" not in tidy.columns:
         tidy["time"] = tidy["wave"].astype(float)
     for inst in instruments.values():
@@ -339,6 +357,13 @@ def _tidy(frame: pd.DataFrame, numeric: pd.DataFrame, instruments: Mapping[str, 
     tidy = tidy.sort_values(["participant_id", "wave"], kind="stable").reset_index(drop=True)
     tidy.attrs["instruments"] = dict(instruments)
     return tidy
+
+
+def _cluster_labels(values: pd.Series) -> pd.Series:
+    """A therapist or group column as text (codes 3 and 3.0 both read ``"3"``), categoricals as given."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values
+    return values.astype(object).map(_label, na_action="ignore")
 
 
 def summarise(data: pd.DataFrame) -> dict:

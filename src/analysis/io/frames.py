@@ -21,12 +21,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .arms import arm_factor, describe_arms
+from .arms import _label, arm_factor, describe_arms
 from .errors import SHOWN, DataValidationError, Problem, _plain, _problem
 
 #: Relative tolerance of the pivoted QR rank decision (lme4's ``rankMatrix`` default).
 RANK_TOL = 1e-7
 COUNTS = ("sessions_attended", "sessions_offered")
+MISSING = "<missing>"  # how a missing cluster label is shown
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class ModelFrame:
 
 def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Sequence[str] = (),
                 partial: Sequence[str] = (), optional: Sequence[str] = (), arm: str | None = None,
-                group: str | None = None,
+                group: str | None = None, clusters: Sequence[str] = (),
                 wave: str | None = None, counts: tuple[str, str] = COUNTS, who: str = "model") -> ModelFrame:
     """Check and prepare the columns a model uses, keeping the complete rows.
 
@@ -98,6 +99,12 @@ def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Seque
         :func:`analysis.io.arms.arm_factor`.
     group : str, optional
         Participant (or cluster) column; never missing.
+    clusters : sequence of str
+        Columns of a level above ``group`` (``therapist``, ``group``): constant
+        within ``group``, a missing value counting as a value of its own (a
+        participant has the same one at every row, or none at every row, as in a
+        partially nested trial). Only checked: name them also in ``other`` (rows
+        missing them are dropped) or ``optional`` (kept). Needs ``group``.
     wave : str, optional
         Wave column: whole numbers >= 0 (numbers written as text are read as
         numbers); (``group``, ``wave``) must be unique.
@@ -119,11 +126,14 @@ def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Seque
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"{who}: data must be a pandas DataFrame, got {type(data).__name__}")
     _check_names(who, group=group, wave=wave, arm=arm, numeric=numeric, other=other, partial=partial,
-                 optional=optional)
+                 optional=optional, clusters=clusters)
+    if clusters and group is None:
+        raise TypeError(f"{who}: clusters {list(clusters)} need group (the column they are constant within)")
     keys = [c for c in (group, wave, arm) if c is not None]
     columns = list(dict.fromkeys([*keys, *numeric, *other]))
     converted = list(dict.fromkeys([*columns, *partial, *optional]))
-    _refuse(_absent(data, converted, who) + _duplicated_columns(data, converted))
+    checked = list(dict.fromkeys([*converted, *clusters]))
+    _refuse(_absent(data, checked, who) + _duplicated_columns(data, checked))
     frame = data.loc[:, converted].copy()
     problems = []
     for column in [*numeric, *partial]:
@@ -136,6 +146,7 @@ def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Seque
         frame[wave], bad = _waves(data[wave], wave)
         problems += bad
     problems += _key_problems(data, frame, group, wave, arm) + _count_problems(data, counts)
+    problems += [p for cluster in clusters for p in _cluster_changes(data, group, cluster)]
     _refuse(problems)
     if arm is not None:
         frame[arm] = pd.Series(arm_factor(data[arm], column=arm, by_index=True), index=frame.index)
@@ -312,6 +323,23 @@ def _arm_changes(data: pd.DataFrame, group: str, arm: str) -> list[Problem]:
     shown = data[group].astype(str) + ": " + labels.fillna("").astype(str) + " (else " + usual.astype(str) + ")"
     return [_problem(arm, f"must be constant within {group}: {len(several)} participant(s) are in several arms "
                           f"({', '.join(map(str, several[:SHOWN]))})", shown, mask, by_index=True)]
+
+
+def _cluster_changes(data: pd.DataFrame, group: str, cluster: str) -> list[Problem]:
+    """Participants recorded with more than one therapist (or group), a missing one counting as a value."""
+    labels = data[cluster].astype(object).map(_label, na_action="ignore").fillna(MISSING)
+    per = labels.groupby(data[group].astype(object), sort=False).nunique()
+    several = per.index[per > 1]
+    if not len(several):
+        return []
+    involved = data[group].astype(object).isin(several)
+    usual = labels[involved].groupby(data.loc[involved, group].astype(object), sort=False).transform(
+        lambda s: s.mode().iloc[0]).reindex(labels.index)
+    mask = involved & (labels != usual)
+    shown = data[group].astype(str) + ": " + labels + " (else " + usual.fillna("").astype(str) + ")"
+    return [_problem(cluster, f"must be constant within {group} (the same {cluster} at every row, or missing at "
+                              f"every row): {len(several)} participant(s) have several "
+                              f"({', '.join(map(str, several[:SHOWN]))})", shown, mask, by_index=True)]
 
 
 def _dropped_arms(frame: pd.DataFrame, complete: pd.DataFrame, arm: str | None, used: list[str]) -> list[str]:
