@@ -39,14 +39,16 @@ person mean and the deviation from it.
 
 Layout
 ------
-``result`` (:class:`LmmResult` and its lme4-style summary), ``formula`` (the columns a
-formula uses), ``design`` (y, X, Z and lme4's identification checks), ``deviance``
-(the profiled deviance and its gradient, blockwise over groups), ``inference``
-(Satterthwaite's df), ``lmm`` (:func:`fit_lmm`, :func:`lrt`) and ``models`` (the model
-families on the trial-data contract). The public names are importable from
-``analysis.mixed``.
+``result`` (:class:`LmmResult` and its lme4-style summary), ``formula`` (lme4
+formulas and the columns a formula uses), ``design`` (y, X, Z and lme4's
+identification checks), ``deviance`` (the profiled deviance and its gradient,
+blockwise over groups), ``inference`` (Satterthwaite's df, :func:`emmeans`,
+:func:`contrast`, :func:`anova`), ``lmm`` (:func:`fit_lmm`, :func:`lrt`) and
+``models`` (the model families on the trial-data contract). The public names are
+importable from ``analysis.mixed``.
 """
 
+from .inference import anova, contrast, emmeans
 from .lmm import ENGINES, fit_lmm, lrt
 from .models import (NO_FOLLOW_UP, SOURCES, adherence, caseload, decompose, describe_effects, effect_sizes,
                      growth, lagged, model_table, sources, within_between)
@@ -54,4 +56,4 @@ from .result import LmmResult
 
 __all__ = ["LmmResult", "fit_lmm", "lrt", "decompose", "growth", "within_between", "lagged",
            "sources", "adherence", "effect_sizes", "caseload", "model_table", "describe_effects",
-           "SOURCES", "NO_FOLLOW_UP", "ENGINES"]
+           "SOURCES", "NO_FOLLOW_UP", "ENGINES", "emmeans", "contrast", "anova"]
