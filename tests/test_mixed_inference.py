@@ -298,12 +298,6 @@ def test_bad_options_are_refused(fits):
             call()
 
 
-def test_fits_with_several_random_terms_are_not_taken_yet(fits):
-    several = replace(fits["sim_trial"], group=None, re_formula=None)
-    with pytest.raises(NotImplementedError, match="one grouping factor"):
-        mixed.emmeans(several, "arm")
-
-
 def test_type3_needs_treatment_coding(fits):
     fit = fits["sim_trial"]
     summed = replace(fit, design_info=patsy.dmatrix("time * C(arm, Sum)", fit.data).design_info)

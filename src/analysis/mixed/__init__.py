@@ -13,7 +13,12 @@ per-group cross-products vectorised over groups (statsmodels' MixedLM can supply
 the starting values instead, as the check and fallback), and
 reports it in lme4/lmerTest terms: fixed effects with Satterthwaite denominator
 degrees of freedom, random-effect variances, SDs and correlations, lme4's logLik,
-AIC and BIC, and lme4's singular-fit check.
+AIC and BIC, and lme4's singular-fit check. A formula with lme4's random-effect
+terms, ``"y ~ time * arm + (time | participant_id) + (1 | therapist)"`` (nested
+``g1/g2``, crossed factors, uncorrelated ``||``), is fitted with several grouping
+factors (``sparse``: Z sparse, Lambda(theta) block-diagonal, the profiled deviance
+from a blocked sparse Cholesky factorisation); a single plain ``(expr | g)`` term
+takes the one-factor path above.
 
 Satterthwaite's method
 ----------------------
@@ -42,10 +47,10 @@ Layout
 ``result`` (:class:`LmmResult` and its lme4-style summary), ``formula`` (lme4
 formulas and the columns a formula uses), ``design`` (y, X, Z and lme4's
 identification checks), ``deviance`` (the profiled deviance and its gradient,
-blockwise over groups), ``inference`` (Satterthwaite's df, :func:`emmeans`,
-:func:`contrast`, :func:`anova`), ``lmm`` (:func:`fit_lmm`, :func:`lrt`) and
-``models`` (the model families on the trial-data contract). The public names are
-importable from ``analysis.mixed``.
+blockwise over groups), ``sparse`` (several random-effect terms), ``inference``
+(Satterthwaite's df, :func:`emmeans`, :func:`contrast`, :func:`anova`), ``lmm``
+(:func:`fit_lmm`, :func:`lrt`) and ``models`` (the model families on the trial-data
+contract). The public names are importable from ``analysis.mixed``.
 """
 
 from .inference import anova, contrast, emmeans

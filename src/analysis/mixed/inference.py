@@ -55,7 +55,7 @@ RICHARDSON_LEVELS = 2
 
 def _satterthwaite(varpar: np.ndarray, blocks: dict, reml: bool):
     """Covariance of beta_hat, Satterthwaite df per coefficient, and Hessian warnings."""
-    pieces = _variance_pieces(varpar, blocks, reml)
+    pieces = _single_factor_pieces(varpar, blocks, reml)
     return pieces.cov_beta, pieces.df(np.eye(len(pieces.cov_beta))), pieces.messages
 
 
@@ -91,25 +91,33 @@ class _Satterthwaite:
         return 2 * self.variance(contrasts) ** 2 / denominator
 
 
-def _variance_pieces(varpar: np.ndarray, blocks: dict, reml: bool) -> _Satterthwaite:
-    """C, its Jacobian with respect to the variance parameters, and A = 2 H^-1, at ``varpar``."""
-    hessian = _hessian(lambda x: _deviance(x, blocks, reml), varpar)
-    cov_varpar, messages = _asymptotic_cov(hessian)
-    cov_beta = _cov_beta(varpar, blocks)
-    p = len(cov_beta)
-    jac = _jacobian(lambda x: _cov_beta(x, blocks).ravel(), varpar)
-    return _Satterthwaite(cov_beta, jac.T.reshape(len(varpar), p, p), cov_varpar, messages)
+def _variance_pieces(varpar: np.ndarray, deviance, cov_beta) -> _Satterthwaite:
+    """C, its Jacobian with respect to the variance parameters, and A = 2 H^-1, at ``varpar``.
+
+    ``deviance(x)`` and ``cov_beta(x)`` give the deviance and C at variance parameters
+    ``x``; the derivatives are numerical (see :func:`_jacobian`, :func:`_hessian`).
+    """
+    cov_varpar, messages = _asymptotic_cov(_hessian(deviance, varpar))
+    cov = cov_beta(varpar)
+    p = len(cov)
+    jac = _jacobian(lambda x: cov_beta(x).ravel(), varpar)
+    return _Satterthwaite(cov, jac.T.reshape(len(varpar), p, p), cov_varpar, messages)
+
+
+def _single_factor_pieces(varpar: np.ndarray, blocks: dict, reml: bool) -> _Satterthwaite:
+    """:func:`_variance_pieces` of a model with one grouping factor (blockwise deviance)."""
+    return _variance_pieces(varpar, lambda x: _deviance(x, blocks, reml), lambda x: _cov_beta(x, blocks))
 
 
 def _fit_variance_pieces(fit: LmmResult) -> _Satterthwaite:
     """:func:`_variance_pieces` at a fit's estimate, its design rebuilt from the rows it was fitted to."""
-    if fit.group is None:
-        raise NotImplementedError("emmeans, contrast and anova take fits with one grouping factor "
-                                  "(fit_lmm(data, formula, group, re_formula)) so far; this fit has "
-                                  "several random-effect terms")
+    if fit.group is None:  # several random-effect terms
+        from .sparse import _fit_variance_pieces as several_terms  # sparse imports this module
+
+        return several_terms(fit)
     blocks = _blocks(_design(fit.data, fit.formula, fit.group, fit.re_formula))
     varpar = np.append(_theta(fit.re_cov.to_numpy(), fit.sigma2), np.sqrt(fit.sigma2))
-    return _variance_pieces(varpar, blocks, fit.reml)
+    return _single_factor_pieces(varpar, blocks, fit.reml)
 
 
 def _asymptotic_cov(hessian: np.ndarray):

@@ -1,5 +1,9 @@
 """:func:`fit_lmm` (lme4's profiled REML/ML deviance, minimised from lme4's start or statsmodels') and
 :func:`lrt` (likelihood-ratio tests of nested fits, as lme4's ``anova``).
+
+One grouping factor (``group=``/``re_formula=``, or a formula with one bar term) takes the
+vectorised per-group path (``deviance``); several random-effect terms the sparse path
+(``sparse``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,20 @@ import statsmodels.formula.api as smf
 from scipy import optimize, stats
 
 from .. import io
-from .design import _check_random, _Design, _design, _model_frame
+from . import sparse
+from .design import (
+    _check_random,
+    _check_terms,
+    _Design,
+    _design,
+    _lower_triangle,
+    _model_frame,
+    _ReTerm,
+    _terms_design,
+    _terms_frame,
+    _varcorr_labels,
+    _z_matrix,
+)
 from .deviance import (
     _backward_stack,
     _blocks,
@@ -26,6 +43,7 @@ from .deviance import (
     _theta,
     _woodbury,
 )
+from .formula import LmerFormula, parse
 from .inference import _jacobian, _satterthwaite
 from .result import LmmResult, _fixed_table_frame, _npar, _sd_corr
 
@@ -46,7 +64,11 @@ GRADIENT_TOL = 2e-3
 SINGULAR_TOL = 1e-4
 
 
-def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1",
+SINGULAR_MESSAGE = ("boundary (singular) fit: see isSingular "
+                    "(a random-effect variance ~0 or a correlation ~±1)")
+
+
+def fit_lmm(data: pd.DataFrame, formula: str, group: str | None = None, re_formula: str = "~1",
             reml: bool = True, engine: str = "auto") -> LmmResult:
     """Fit a linear mixed model and report it as lme4/lmerTest would.
 
@@ -55,8 +77,14 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1"
     data : pandas.DataFrame
         Long-format data, one row per observation.
     formula : str
-        Fixed-effects formula (patsy), e.g. ``"Reaction ~ Days"``.
-    group : str
+        Fixed-effects formula (patsy), e.g. ``"Reaction ~ Days"``, with one grouping
+        factor given by ``group``; or an lme4 formula with random-effect terms, e.g.
+        ``"phq9_total ~ time * arm + (time | participant_id) + (1 | therapist)"``,
+        nested ``(1 | therapist/participant_id)``, crossed ``(1 | plate) + (1 | sample)``
+        or uncorrelated ``(time || participant_id)`` (see
+        :func:`analysis.mixed.formula.parse`); then ``group`` and ``re_formula`` are
+        not given.
+    group : str, optional
         Column identifying the grouping factor (e.g. participant).
     re_formula : str, default "~1"
         Random-effects formula, e.g. ``"~1"`` (intercepts) or ``"~time"``
@@ -64,40 +92,75 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1"
     reml : bool, default True
         Restricted maximum likelihood (True) or maximum likelihood.
     engine : {"auto", "fast", "statsmodels"}, default "auto"
-        Where the search for the optimum starts (see Notes). ``"fast"`` starts
-        from lme4's default; ``"statsmodels"`` from statsmodels' MixedLM estimate
-        (slow on large data, kept as the check); ``"auto"`` runs the fast engine
-        and falls back to statsmodels' start only when the fast optimum fails
-        lme4's gradient check.
+        Where the search for the optimum starts with one grouping factor (see
+        Notes). ``"fast"`` starts from lme4's default; ``"statsmodels"`` from
+        statsmodels' MixedLM estimate (slow on large data, kept as the check);
+        ``"auto"`` runs the fast engine and falls back to statsmodels' start only
+        when the fast optimum fails lme4's gradient check. Several random-effect
+        terms always start from lme4's default (``"statsmodels"`` is refused).
 
     Returns
     -------
     LmmResult
+        With several random-effect terms, ``re_cov``, ``re_sd_corr``,
+        ``random_effects``, ``random_effects_sd`` and ``ngroups`` are dicts (see
+        :class:`LmmResult`), ``group`` and ``re_formula`` are None.
 
     Raises
     ------
     ValueError
-        If ``engine`` is not one of the above.
+        If ``engine`` is not one of the above, the formula is malformed, it has
+        random-effect terms and ``group`` or ``re_formula`` is given too, or it has
+        none and ``group`` is missing.
     analysis.io.DataValidationError
         If a column named in ``formula``, ``re_formula`` or ``group`` is absent or
         not usable (see :func:`analysis.io.model_frame`), no complete rows remain,
         a fixed-effect column is zero, constant or collinear
         (:func:`analysis.io.check_design`), or the random effects are not identified
-        (lme4's check: fewer observations than random effects, or a random slope
-        on a variable that does not vary).
+        (lme4's checks, naming the term: a grouping factor with one level, fewer
+        observations than random effects, or a random slope on a variable that
+        does not vary).
 
     Notes
     -----
     Rows with a missing value in any used column are dropped (``n_dropped``).
-    Every engine minimises lme4's profiled deviance over theta (the relative
-    Cholesky factor, diagonal >= 0) with L-BFGS-B, using per-group cross-products
-    computed once and vectorised over groups, and lme4's gradient check decides
-    ``converged``; the engines differ only in their starting values. Fixed-effect
-    df use Satterthwaite's approximation with numerical derivatives, as lmerTest
-    computes it; p-values and 95% intervals use the t distribution.
+    A formula with one random-effect term whose grouping factor is a column
+    is fitted exactly as the ``group``/``re_formula`` call.
+
+    One grouping factor: every engine minimises lme4's profiled deviance over
+    theta (the relative Cholesky factor, diagonal >= 0) with L-BFGS-B, using
+    per-group cross-products computed once and vectorised over groups, and lme4's
+    gradient check decides ``converged``; the engines differ only in their
+    starting values. Several terms: the profiled deviance comes from a sparse Z
+    and a blocked factorisation of Lambda'Z'Z Lambda + I (see
+    :mod:`analysis.mixed.sparse`) and is minimised by COBYQA within lme4's bounds;
+    lme4's gradient check (by central differences) decides ``converged``.
+    Fixed-effect df use Satterthwaite's approximation with numerical derivatives,
+    as lmerTest computes it; p-values and 95% intervals use the t distribution.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    parsed = parse(formula)
+    if not parsed.random:
+        if group is None:
+            raise ValueError(f"formula {formula!r} has no random-effect term: give group= (and re_formula=) "
+                             "or terms such as (1 | participant_id)")
+        return _fit_one_factor(data, formula, group, re_formula, reml, engine)
+    if group is not None or re_formula != "~1":
+        raise ValueError(f"formula {formula!r} has random-effect terms: give them there, not as group= "
+                         "or re_formula= too")
+    first = parsed.random[0]
+    if len(parsed.random) == 1 and len(first.factors) == 1:
+        return _fit_one_factor(data, parsed.fixed, first.group, f"~{first.expr}", reml, engine)
+    if engine == "statsmodels":
+        raise ValueError("engine='statsmodels' fits one grouping factor only; use 'auto' with several "
+                         "random-effect terms")
+    return _fit_terms(data, parsed, formula, reml, engine)
+
+
+def _fit_one_factor(data: pd.DataFrame, formula: str, group: str, re_formula: str, reml: bool,
+                    engine: str) -> LmmResult:
+    """:func:`fit_lmm` with one grouping factor: per-group cross-products vectorised over groups."""
     frame = _model_frame(data, formula, re_formula, group)
     complete = frame.data
     design = _design(complete, formula, group, re_formula)
@@ -125,8 +188,7 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1"
     deviance = _deviance(varpar, blocks, reml)
     singular = bool(np.any(np.diag(lam) < SINGULAR_TOL))
     if singular:
-        messages.append("boundary (singular) fit: see isSingular "
-                        "(a random-effect variance ~0 or a correlation ~±1)")
+        messages.append(SINGULAR_MESSAGE)
     cov_beta, df, hessian_messages = _satterthwaite(varpar, blocks, reml)
     beta = pd.Series(_gls(varpar, blocks)[1], index=design.exog_names)
     npar = _npar(len(beta), q)
@@ -157,6 +219,81 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str, re_formula: str = "~1"
         design_info=design.design_info,
         engine=engine,
     )
+
+
+def _fit_terms(data: pd.DataFrame, parsed: LmerFormula, formula: str, reml: bool, engine: str) -> LmmResult:
+    """:func:`fit_lmm` with several random-effect terms: lme4's profiled deviance from a sparse Z."""
+    frame = _terms_frame(data, parsed)
+    complete = frame.data
+    design = _terms_design(complete, parsed)
+    io.check_design(design.X, design.exog_names, who="fit_lmm")
+    _check_terms(design.terms, len(design.y))
+    model = sparse._model(design)
+    theta, messages = sparse._optimum(model, reml)
+    converged, gradient_messages = _check_terms_convergence(theta, model, reml)
+    messages += gradient_messages
+    varpar = np.append(theta, sparse._profiled_sigma(theta, model, reml))
+    deviance = sparse._deviance(varpar, model, reml)
+    singular = bool(np.any(theta[model.diagonal] < SINGULAR_TOL))
+    if singular:
+        messages.append(SINGULAR_MESSAGE)
+    pieces = sparse._variance_pieces(varpar, model, reml)
+    beta = pd.Series(sparse._gls(varpar, model)[1], index=design.exog_names)
+    modes, mode_sd = sparse._conditional_modes(varpar, model, beta.to_numpy())
+    covs = _term_covariances(varpar, design.terms)
+    npar = len(beta) + len(theta) + 1
+    return LmmResult(
+        fixed=_fixed_table_frame(beta, pieces.cov_beta, pieces.df(np.eye(len(beta)))),
+        re_cov=covs,
+        re_sd_corr={label: pd.DataFrame(_sd_corr(cov.to_numpy()), index=cov.index, columns=cov.columns)
+                    for label, cov in covs.items()},
+        sigma2=float(varpar[-1] ** 2),
+        loglik=-deviance / 2,
+        aic=deviance + 2 * npar,
+        bic=deviance + np.log(model.n) * npar,
+        converged=converged,
+        singular=singular,
+        warnings=list(frame.notes) + messages + pieces.messages,
+        random_effects=_per_factor(modes, design.terms),
+        random_effects_sd=_per_factor(mode_sd, design.terms),
+        cov_beta=pd.DataFrame(pieces.cov_beta, index=beta.index, columns=beta.index),
+        fitted=pd.Series(design.X @ beta.to_numpy() + _z_matrix(design.terms) @ modes,
+                         index=complete.index, name="fitted"),
+        nobs=model.n,
+        ngroups={t.term.group: len(t.levels) for t in design.terms},
+        n_dropped=frame.n_dropped,
+        reml=reml,
+        formula=formula,
+        group=None,
+        re_formula=None,
+        data=complete,
+        design_info=design.design_info,
+        engine=engine,
+    )
+
+
+def _term_covariances(varpar: np.ndarray, terms: list[_ReTerm]) -> dict[str, pd.DataFrame]:
+    """sigma^2 Lambda_t Lambda_t' of each term, keyed by lme4's VarCorr labels."""
+    covs, start = {}, 0
+    for label, re_term in zip(_varcorr_labels(terms), terms):
+        rows, cols = _lower_triangle(re_term.k)
+        lam = np.zeros((re_term.k, re_term.k))
+        lam[rows, cols] = varpar[start:start + len(rows)]
+        start += len(rows)
+        covs[label] = pd.DataFrame(varpar[-1] ** 2 * lam @ lam.T, index=re_term.names, columns=re_term.names)
+    return covs
+
+
+def _per_factor(values: np.ndarray, terms: list[_ReTerm]) -> dict[str, pd.DataFrame]:
+    """Per-random-effect values (Z's column order) as one table per grouping factor, as lme4's ``ranef``."""
+    tables: dict[str, list[pd.DataFrame]] = {}
+    start = 0
+    for re_term in terms:
+        block = values[start:start + re_term.q].reshape(len(re_term.levels), re_term.k)
+        start += re_term.q
+        tables.setdefault(re_term.term.group, []).append(
+            pd.DataFrame(block, index=re_term.levels, columns=re_term.names))
+    return {group: pd.concat(parts, axis=1) for group, parts in tables.items()}
 
 
 def lrt(smaller: LmmResult, larger: LmmResult, refit: bool = True) -> pd.DataFrame:
@@ -262,7 +399,7 @@ def _check_nested(smaller: LmmResult, larger: LmmResult) -> None:
     if smaller.nobs != larger.nobs or not smaller.data.index.equals(larger.data.index):
         raise ValueError(f"models were fitted to different rows "
                          f"(nobs {smaller.nobs} and {larger.nobs})")
-    if smaller.group != larger.group:
+    if smaller.group and larger.group and smaller.group != larger.group:
         raise ValueError(f"models use different groups: {smaller.group!r} and {larger.group!r}")
     if smaller.npar >= larger.npar:
         raise ValueError(f"smaller model has {smaller.npar} parameters, larger has "
@@ -272,6 +409,8 @@ def _check_nested(smaller: LmmResult, larger: LmmResult) -> None:
 def _ml(result: LmmResult) -> LmmResult:
     if not result.reml:
         return result
+    if result.group is None:
+        return fit_lmm(result.data, result.formula, reml=False, engine=result.engine)
     return fit_lmm(result.data, result.formula, result.group, result.re_formula, reml=False,
                    engine=result.engine)
 
@@ -317,7 +456,20 @@ def _check_convergence(theta: np.ndarray, blocks: dict, reml: bool) -> tuple[boo
         return _profiled_gradient(full, blocks, reml)[free]
 
     gradient = gradient_at(theta[free])
-    hessian = _jacobian(gradient_at, theta[free], levels=1)
+    return _gradient_verdict(gradient, _jacobian(gradient_at, theta[free], levels=1))
+
+
+def _check_terms_convergence(theta: np.ndarray, model: sparse._Model, reml: bool) -> tuple[bool, list[str]]:
+    """lme4's gradient check for several terms: gradient and Hessian by central differences over the
+    elements of theta not at their bound (see ``_check_convergence``)."""
+    free = ~(model.diagonal & (theta < SINGULAR_TOL))
+    if not free.any():
+        return True, []
+    return _gradient_verdict(*sparse._free_derivatives(theta, free, model, reml))
+
+
+def _gradient_verdict(gradient: np.ndarray, hessian: np.ndarray) -> tuple[bool, list[str]]:
+    """lme4's ``checkConv``: the gradient scaled by the Cholesky factor of the Hessian below ``GRADIENT_TOL``."""
     try:
         gradient = np.linalg.solve(np.linalg.cholesky((hessian + hessian.T) / 2).T, gradient)
     except np.linalg.LinAlgError:
@@ -325,5 +477,4 @@ def _check_convergence(theta: np.ndarray, blocks: dict, reml: bool) -> tuple[boo
     worst = float(np.max(np.abs(gradient)))
     if worst < GRADIENT_TOL:
         return True, []
-    return False, [f"Model failed to converge with max|grad| = {worst:.3g} "
-                   f"(tol = {GRADIENT_TOL})"]
+    return False, [f"Model failed to converge with max|grad| = {worst:.3g} (tol = {GRADIENT_TOL})"]
