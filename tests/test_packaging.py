@@ -35,3 +35,16 @@ def test_ci_runs_make_test_and_readme_quick_start_has_two_commands():
 def test_console_script_points_at_main():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"] == {"analysis": "analysis.cli:main"}
+
+
+def test_every_module_of_the_package_imports():
+    """A module that imports a name another module no longer has fails here, not in a report."""
+    import importlib
+    import pkgutil
+
+    import analysis
+
+    names = [info.name for info in pkgutil.walk_packages(analysis.__path__, "analysis.")]
+    assert {"analysis.plots.mixed", "analysis.mixed.sparse", "analysis.io.frames"} <= set(names)
+    for name in names:
+        importlib.import_module(name)

@@ -14,7 +14,8 @@ import pandas as pd
 import seaborn as sns
 from scipy import stats
 
-from ..mixed import LmmResult, _formula_variables
+from ..mixed import LmmResult
+from ..mixed.formula import _formula_variables
 
 __all__ = ["coefficients", "trajectories", "within_between", "caterpillar", "residuals"]
 
