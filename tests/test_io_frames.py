@@ -163,3 +163,11 @@ def test_model_frame_keeps_a_partially_nested_cluster_and_needs_group():
     with pytest.raises(io.DataValidationError, match="therapist: model: column not in the data"):
         io.model_frame(data.drop(columns="therapist"), numeric=["y"], group="participant_id",
                        clusters=["therapist"])
+
+
+def test_arm_constant_checks_read_codes_as_arm_factor_does():
+    data = _trial().assign(arm=[0, "0.0", 1, 1, "1", 1.0])
+    frame = io.model_frame(data, numeric=["y"], arm="arm", group="participant_id")
+    assert frame.levels == ["0", "1"]
+    long = data.assign(phq9_total=[5, 6, 7, 8, 9, 10]).drop(columns="y")
+    assert list(io.validate(long)["arm"].cat.categories) == ["0", "1"]

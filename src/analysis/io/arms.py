@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from .errors import DataValidationError, Problem, _problem
+from .read import _value_key
 
 CONTROL_NAMES = ("control", "controls", "waitlist", "wait-list", "wait list", "tau",
                  "treatment as usual", "usual care", "placebo", "care as usual", "cau")
@@ -67,17 +67,17 @@ def arm_factor(values: pd.Series, *, order: Sequence | None = None, reference: s
     if not by_index:
         values = values.reset_index(drop=True)
     if order is None and isinstance(values.dtype, pd.CategoricalDtype):
-        order = [_label(c) for c in values.cat.categories]
-    labels = values.astype(object).map(_label, na_action="ignore")
+        order = [_value_key(c) for c in values.cat.categories]
+    labels = values.astype(object).map(_value_key, na_action="ignore")
     present = list(pd.unique(labels.dropna()))
     _refuse_variants(values, column, by_index)
-    levels = _ordered(present, [_label(o) for o in order or ()])
+    levels = _ordered(present, [_value_key(o) for o in order or ()])
     if reference is not None:
-        if _label(reference) not in levels:
+        if _value_key(reference) not in levels:
             raise DataValidationError([Problem(column, f"reference arm {reference!r} is not in the data "
                                                        f"(arms are {levels})")])
-        levels.remove(_label(reference))
-        levels.insert(0, _label(reference))
+        levels.remove(_value_key(reference))
+        levels.insert(0, _value_key(reference))
     return pd.Categorical(labels, categories=levels)
 
 
@@ -99,20 +99,6 @@ def describe_arms(arm: pd.Series | pd.Categorical) -> str:
     if len(levels) == 1:
         return f"single arm ({levels[0]}): no arm effects"
     return "arms: " + ", ".join([f"{levels[0]} (reference)", *levels[1:]])
-
-
-def _label(value) -> str:
-    """An arm code as text: numbers (also written as text, as a CSV holds them) in one
-    canonical form (``1``, ``1.0``, ``"1.0"``, ``True`` -> ``"1"``), text stripped of outer spaces."""
-    if isinstance(value, (bool, np.bool_)):
-        return str(int(value))
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value).strip()
-    if not np.isfinite(number):
-        return str(value).strip()
-    return str(int(number)) if number.is_integer() else repr(number)
 
 
 def _refuse_variants(values: pd.Series, column: str, by_index: bool) -> None:

@@ -11,10 +11,11 @@ import pandas as pd
 import pandera.pandas as pa
 
 from .. import datasets, scales
-from .arms import _label, arm_factor
+from .arms import arm_factor
 from .errors import FIRST_ROW, DataValidationError, Problem, _plain, _problem
 from .read import (
     _recode,
+    _value_key,
     _time_of_wave,
     decimal_comma_hint,
     file_rows,
@@ -249,12 +250,13 @@ def _row_checks(frame: pd.DataFrame, instruments: Mapping[str, scales.Instrument
                        "time decreases while wave increases for a participant"))
     if set(COUNT_COLUMNS) <= set(frame.columns):
         checks.append((list(COUNT_COLUMNS), _attended_within_offered, "sessions_attended exceeds sessions_offered"))
-    checks.append((["participant_id", "arm"], _arm_constant,
+    checks.append((["participant_id", "arm"], _constant_within_participant("arm", missing_is_label=False),
                    "arm must be constant within a participant (a participant is in several arms)"))
     for cluster in (c for c in CLUSTERS if c in frame.columns):
         message = (f"{cluster} must be constant within a participant (the same {cluster} at every wave, "
                    "or missing at every wave for a participant without one)")
-        checks.append((["participant_id", cluster], _cluster_constant(cluster), message))
+        checks.append((["participant_id", cluster], _constant_within_participant(cluster, missing_is_label=True),
+                       message))
     for inst in instruments.values():
         if inst.total in frame.columns and scales.has_items(frame, inst):
             checks.append(([inst.total], _total_agrees(inst),
@@ -275,17 +277,13 @@ def _time_non_decreasing(df: pd.DataFrame) -> pd.Series:
     return (step.isna() | (step >= 0)).reindex(df.index, fill_value=True)
 
 
-def _arm_constant(df: pd.DataFrame) -> pd.Series:
-    labels = df["arm"].astype(object).map(lambda v: str(v).strip(), na_action="ignore")
-    return labels.groupby(df["participant_id"].astype(object), dropna=False).transform("nunique") <= 1
-
-
-def _cluster_constant(cluster: str):
-    """Check: one label per participant, a missing label counting as a label of its own."""
+def _constant_within_participant(column: str, missing_is_label: bool):
+    """Check: one label of ``column`` per participant (codes 1 and 1.0 alike); a missing label counts
+    as a label of its own when ``missing_is_label`` (therapists), else missing values are judged elsewhere."""
     def constant(df: pd.DataFrame) -> pd.Series:
-        labels = df[cluster].astype(object).map(_label, na_action="ignore")
+        labels = df[column].astype(object).map(_value_key, na_action="ignore")
         per = labels.groupby(df["participant_id"].astype(object), dropna=False)
-        return per.transform("nunique", dropna=False) <= 1
+        return per.transform("nunique", dropna=not missing_is_label) <= 1
 
     return constant
 
@@ -363,7 +361,7 @@ def _cluster_labels(values: pd.Series) -> pd.Series:
     """A therapist or group column as text (codes 3 and 3.0 both read ``"3"``), categoricals as given."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         return values
-    return values.astype(object).map(_label, na_action="ignore")
+    return values.astype(object).map(_value_key, na_action="ignore")
 
 
 def summarise(data: pd.DataFrame) -> dict:

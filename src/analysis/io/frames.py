@@ -21,8 +21,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .arms import _label, arm_factor, describe_arms
+from .arms import arm_factor, describe_arms
 from .errors import SHOWN, DataValidationError, Problem, _plain, _problem
+from .read import _value_key
 
 #: Relative tolerance of the pivoted QR rank decision (lme4's ``rankMatrix`` default).
 RANK_TOL = 1e-7
@@ -146,7 +147,9 @@ def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Seque
         frame[wave], bad = _waves(data[wave], wave)
         problems += bad
     problems += _key_problems(data, frame, group, wave, arm) + _count_problems(data, counts)
-    problems += [p for cluster in clusters for p in _cluster_changes(data, group, cluster)]
+    problems += [p for cluster in clusters
+                 for p in _changes_within(data, group, cluster, f" (the same {cluster} at every row, or missing at "
+                                                                "every row)", "have several", missing_is_label=True)]
     _refuse(problems)
     if arm is not None:
         frame[arm] = pd.Series(arm_factor(data[arm], column=arm, by_index=True), index=frame.index)
@@ -288,7 +291,7 @@ def _key_problems(data: pd.DataFrame, frame: pd.DataFrame, group, wave, arm) -> 
                                                          "wave; remove the duplicated rows)", shown, twice,
                                      by_index=True))
     if group is not None and arm is not None and data[arm].notna().any():
-        problems += _arm_changes(data, group, arm)
+        problems += _changes_within(data, group, arm, "", "are in several arms")
     return problems
 
 
@@ -311,35 +314,29 @@ def _count_problems(data: pd.DataFrame, counts: tuple[str, str]) -> list[Problem
     return problems
 
 
-def _arm_changes(data: pd.DataFrame, group: str, arm: str) -> list[Problem]:
-    """Participants recorded in more than one arm."""
-    labels = data[arm].astype(object).map(lambda v: str(v).strip(), na_action="ignore")
-    arms_per = labels.groupby(data[group].astype(object), sort=False).nunique()
-    several = arms_per.index[arms_per > 1]
-    if not len(several):
-        return []
-    usual = labels.groupby(data[group].astype(object), sort=False).transform(lambda s: s.mode().iloc[0])
-    mask = data[group].astype(object).isin(several) & (labels != usual)
-    shown = data[group].astype(str) + ": " + labels.fillna("").astype(str) + " (else " + usual.astype(str) + ")"
-    return [_problem(arm, f"must be constant within {group}: {len(several)} participant(s) are in several arms "
-                          f"({', '.join(map(str, several[:SHOWN]))})", shown, mask, by_index=True)]
+def _changes_within(data: pd.DataFrame, group: str, column: str, rule: str, several_what: str,
+                    missing_is_label: bool = False) -> list[Problem]:
+    """Participants recorded with more than one label of ``column`` (codes 1 and 1.0 alike).
 
-
-def _cluster_changes(data: pd.DataFrame, group: str, cluster: str) -> list[Problem]:
-    """Participants recorded with more than one therapist (or group), a missing one counting as a value."""
-    labels = data[cluster].astype(object).map(_label, na_action="ignore").fillna(MISSING)
-    per = labels.groupby(data[group].astype(object), sort=False).nunique()
+    With ``missing_is_label`` (a therapist, missing for an untreated participant) a missing
+    label counts as a label of its own; otherwise missing values are judged elsewhere.
+    """
+    labels = data[column].astype(object).map(_value_key, na_action="ignore")
+    if missing_is_label:
+        labels = labels.fillna(MISSING)
+    ids = data[group].astype(object)
+    per = labels.groupby(ids, sort=False).nunique()
     several = per.index[per > 1]
     if not len(several):
         return []
-    involved = data[group].astype(object).isin(several)
-    usual = labels[involved].groupby(data.loc[involved, group].astype(object), sort=False).transform(
+    involved = ids.isin(several)
+    usual = labels[involved].groupby(ids[involved], sort=False).transform(
         lambda s: s.mode().iloc[0]).reindex(labels.index)
     mask = involved & (labels != usual)
-    shown = data[group].astype(str) + ": " + labels + " (else " + usual.fillna("").astype(str) + ")"
-    return [_problem(cluster, f"must be constant within {group} (the same {cluster} at every row, or missing at "
-                              f"every row): {len(several)} participant(s) have several "
-                              f"({', '.join(map(str, several[:SHOWN]))})", shown, mask, by_index=True)]
+    shown = (data[group].astype(str) + ": " + labels.fillna("").astype(str)
+             + " (else " + usual.fillna("").astype(str) + ")")
+    return [_problem(column, f"must be constant within {group}{rule}: {len(several)} participant(s) {several_what} "
+                             f"({', '.join(map(str, several[:SHOWN]))})", shown, mask, by_index=True)]
 
 
 def _dropped_arms(frame: pd.DataFrame, complete: pd.DataFrame, arm: str | None, used: list[str]) -> list[str]:
