@@ -11,7 +11,7 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 
 from analysis import mixed
-from analysis.mixed import inference
+from analysis.mixed import estimands, inference
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = json.loads((ROOT / "tests" / "reference" / "emmeans_mixed.json").read_text())
@@ -177,11 +177,11 @@ def test_one_df_f_test_is_the_squared_t_test(fits):
 
 
 def test_f_df_combines_t_df_as_lmertest():
-    assert inference._f_df(np.array([30.0])) == 30.0
-    assert inference._f_df(np.array([30.0, 30.0])) == 30.0
-    assert inference._f_df(np.array([30.0, 1.5])) == 2.0
+    assert estimands._f_df(np.array([30.0])) == 30.0
+    assert estimands._f_df(np.array([30.0, 30.0])) == 30.0
+    assert estimands._f_df(np.array([30.0, 1.5])) == 2.0
     e = 10 / 8 + 20 / 18
-    assert inference._f_df(np.array([10.0, 20.0])) == pytest.approx(2 * e / (e - 2))
+    assert estimands._f_df(np.array([10.0, 20.0])) == pytest.approx(2 * e / (e - 2))
 
 
 # --- emmeans and contrast: the grid, labels and adjustments ------------------------------------
@@ -236,15 +236,15 @@ def test_numeric_looking_levels_are_labelled_with_their_factor(fits):
 
 
 def test_levels_with_operators_get_parentheses():
-    assert inference._parens("usual care") == "usual care"
-    assert inference._parens("CBT-I") == "(CBT-I)"
-    assert inference._level_label(12.0) == "12" and inference._level_label("cbt") == "cbt"
+    assert estimands._parens("usual care") == "usual care"
+    assert estimands._parens("CBT-I") == "(CBT-I)"
+    assert estimands._level_label(12.0) == "12" and estimands._level_label("cbt") == "cbt"
 
 
 # --- type III hypotheses -----------------------------------------------------------------------
 
 def test_type3_orthogonalises_terms_against_the_terms_containing_them(fits):
-    hypotheses = inference._type3_hypotheses(fits["sim_trial"])
+    hypotheses = estimands._type3_hypotheses(fits["sim_trial"])
     names = list(fits["sim_trial"].fixed.index)
     # arm (no time) is not contained in time:arm; time is, and tests the mean slope over arms
     arm = pd.DataFrame(hypotheses["arm"], columns=names)
@@ -257,7 +257,7 @@ def test_type3_orthogonalises_terms_against_the_terms_containing_them(fits):
 
 def test_a_term_without_its_margin_is_not_orthogonalised(fits):
     # time + time:arm: arm enters time:arm without contrasts, so time is not contained in it
-    containing = inference._containment(fits["sim_constrained"].design_info,
+    containing = estimands._containment(fits["sim_constrained"].design_info,
                                         [t for t in fits["sim_constrained"].design_info.terms if t.factors])
     assert all(not others for others in containing.values())
 

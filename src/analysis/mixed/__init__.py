@@ -48,15 +48,15 @@ Layout
 formulas and the columns a formula uses), ``design`` (y, X, Z and lme4's
 identification checks), ``deviance`` (the profiled deviance and its gradient,
 blockwise over groups), ``sparse`` (several random-effect terms), ``inference``
-(Satterthwaite's df, :func:`emmeans`, :func:`contrast`, :func:`anova`), ``lmm``
+(Satterthwaite's df), ``estimands`` (:func:`emmeans`, :func:`contrast`, :func:`anova`), ``lmm``
 (:func:`fit_lmm`, :func:`lrt`), ``glmm`` (:func:`fit_glmm`, :class:`GlmmResult`: lme4's
 ``glmer``) on ``pirls`` (families, PIRLS, Laplace, AGQ) and ``models`` (the model
 families on the trial-data contract). The public names are importable from
 ``analysis.mixed``.
 """
 
+from .estimands import anova, contrast, emmeans
 from .glmm import GlmmResult, fit_glmm
-from .inference import anova, contrast, emmeans
 from .lmm import ENGINES, fit_lmm, lrt
 from .models import (NO_FOLLOW_UP, SOURCES, adherence, caseload, decompose, describe_effects, effect_sizes,
                      growth, lagged, model_table, sources, within_between)
