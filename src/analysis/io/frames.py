@@ -77,7 +77,8 @@ class ModelFrame:
 def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Sequence[str] = (),
                 partial: Sequence[str] = (), optional: Sequence[str] = (), arm: str | None = None,
                 group: str | None = None, clusters: Sequence[str] = (),
-                wave: str | None = None, counts: tuple[str, str] = COUNTS, who: str = "model") -> ModelFrame:
+                wave: str | None = None, counts: tuple[str, str] = COUNTS, weights: str | None = None,
+                who: str = "model") -> ModelFrame:
     """Check and prepare the columns a model uses, keeping the complete rows.
 
     Parameters
@@ -112,6 +113,9 @@ def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Seque
     counts : (str, str), default ("sessions_attended", "sessions_offered")
         Session counts (attended, offered): where the data have both, whole numbers
         >= 0, attended never above offered, whether or not the model uses them.
+    weights : str, optional
+        Prior-weights column: numbers > 0 (a zero weight, an infinite residual
+        variance, is refused: drop the row instead); a missing weight drops the row.
     who : str
         The calling function, named in errors.
 
@@ -126,8 +130,10 @@ def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Seque
     """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"{who}: data must be a pandas DataFrame, got {type(data).__name__}")
-    _check_names(who, group=group, wave=wave, arm=arm, numeric=numeric, other=other, partial=partial,
-                 optional=optional, clusters=clusters)
+    _check_names(who, group=group, wave=wave, arm=arm, weights=weights, numeric=numeric, other=other,
+                 partial=partial, optional=optional, clusters=clusters)
+    if weights is not None and weights not in numeric:
+        numeric = [*numeric, weights]
     if clusters and group is None:
         raise TypeError(f"{who}: clusters {list(clusters)} need group (the column they are constant within)")
     keys = [c for c in (group, wave, arm) if c is not None]
@@ -140,6 +146,8 @@ def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Seque
     for column in [*numeric, *partial]:
         frame[column], bad = _numbers(data[column], column)
         problems += bad
+    if weights is not None:
+        problems += _weight_problems(data[weights], frame[weights], weights)
     for column in [*other, *optional]:
         if column not in keys and column not in numeric:
             frame[column] = _plain_dtype(data[column])
@@ -205,7 +213,7 @@ def check_design(X: np.ndarray, names: Sequence[str], *, who: str = "model",
 def _check_names(who: str, **arguments) -> None:
     """Column arguments are names, or lists of names (a list where a name belongs is a misplaced argument)."""
     for argument, value in arguments.items():
-        single = argument in ("group", "wave", "arm")
+        single = argument in ("group", "wave", "arm", "weights")
         names = [value] if single else value
         if isinstance(names, str) or not all(n is None or isinstance(n, (str, int)) for n in names):
             wanted = "a column name" if single else "a list of column names"
@@ -277,6 +285,16 @@ def _waves(values: pd.Series, column: str) -> tuple[pd.Series, list[Problem]]:
     if wrong.any():
         problems.append(_problem(column, "waves must be whole numbers >= 0", values, wrong, by_index=True))
     return numbers, problems
+
+
+def _weight_problems(values: pd.Series, numbers: pd.Series, column: str) -> list[Problem]:
+    """Weights that are not > 0 (lme4 refuses negative weights; a zero weight makes its criterion infinite)."""
+    wrong = numbers <= 0
+    if not wrong.any():
+        return []
+    return [_problem(column, "weights must be > 0 (lme4 refuses negative weights, and a zero weight makes "
+                             "its criterion infinite; drop rows that should not count)", values, wrong,
+                     by_index=True)]
 
 
 def _key_problems(data: pd.DataFrame, frame: pd.DataFrame, group, wave, arm) -> list[Problem]:

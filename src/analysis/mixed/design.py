@@ -4,12 +4,13 @@ identify the model.
 One grouping factor: dense Z and per-group blocks (``_design``). Several random-effect terms
 (``_terms_design``): the sparse Z of all terms and the pattern of the relative covariance
 factor Lambda(theta), built as lme4's ``mkReTrms`` builds them (Bates et al. 2015, section 2.3).
+Prior weights (``_weighted``) scale the rows of y, X and Z by sqrt(w), as lme4 does.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -26,12 +27,39 @@ def _require_columns(data: pd.DataFrame, columns: list[str]) -> None:
         raise ValueError(f"column(s) not in data: {', '.join(map(repr, missing))}")
 
 
-def _model_frame(data: pd.DataFrame, formula: str, re_formula: str, group: str) -> io.ModelFrame:
-    """The complete rows of the columns a model uses; the response must be numeric."""
+def _model_frame(data: pd.DataFrame, formula: str, re_formula: str, group: str,
+                 weights: str | None = None) -> io.ModelFrame:
+    """The complete rows of the columns a model uses; the response (and weights) must be numeric."""
     outcome = _formula_variables(formula.split("~")[0] + "~ 1")
     used = _formula_variables(formula) + _formula_variables(re_formula)
     return io.model_frame(data, numeric=outcome, other=[c for c in used if c not in outcome],
-                          group=group, who="fit_lmm")
+                          group=group, weights=weights, who="fit_lmm")
+
+
+def _frame_weights(frame: io.ModelFrame, weights: str | None) -> np.ndarray | None:
+    """The prior weights of the complete rows (float64), or None without weights."""
+    return None if weights is None else frame.data[weights].to_numpy(dtype=float)
+
+
+def _weighted(design: _Design | _TermsDesign, weights: np.ndarray | None) -> _Design | _TermsDesign:
+    """The design with its rows scaled by sqrt(w) (lme4's prior weights); itself without weights.
+
+    With residual variances sigma^2 / w_i the scaled rows have residual variance sigma^2,
+    so the unweighted algebra applies to them; the likelihood of the data differs from
+    theirs only by log|W^(1/2)| (see :func:`_log_weights`).
+    """
+    if weights is None:
+        return design
+    root = np.sqrt(weights)
+    scaled = {"y": design.y * root, "X": design.X * root[:, None]}
+    if isinstance(design, _Design):
+        return replace(design, Z=design.Z * root[:, None], **scaled)
+    return replace(design, terms=[replace(t, X=t.X * root[:, None]) for t in design.terms], **scaled)
+
+
+def _log_weights(weights: np.ndarray | None) -> float:
+    """sum(log w), which lme4 subtracts from the deviance of the scaled rows (``ldW`` in ``devCrit``)."""
+    return 0.0 if weights is None else float(np.log(weights).sum())
 
 
 def _check_random(design: _Design, re_formula: str, group: str) -> None:
@@ -124,13 +152,13 @@ class _TermsDesign:
     terms: list[_ReTerm]
 
 
-def _terms_frame(data: pd.DataFrame, parsed: LmerFormula) -> io.ModelFrame:
-    """The complete rows of the columns an lme4 formula uses; the response must be numeric."""
+def _terms_frame(data: pd.DataFrame, parsed: LmerFormula, weights: str | None = None) -> io.ModelFrame:
+    """The complete rows of the columns an lme4 formula uses; the response (and weights) must be numeric."""
     outcome = _formula_variables(parsed.response + " ~ 1")
     used = _formula_variables(parsed.fixed) + [name for term in parsed.random for name in
                                                _formula_variables("~ " + term.expr) + term.factors]
     return io.model_frame(data, numeric=outcome, other=[c for c in dict.fromkeys(used) if c not in outcome],
-                          who="fit_lmm")
+                          weights=weights, who="fit_lmm")
 
 
 def _terms_design(data: pd.DataFrame, parsed: LmerFormula) -> _TermsDesign:

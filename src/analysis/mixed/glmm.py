@@ -126,6 +126,9 @@ class GlmmResult:
         Columns of the binomial trials and of the offset.
     data : pandas.DataFrame
         The complete rows the model was fitted to.
+    arms : str
+        The arms of the model families and the reference (e.g. "arms: control
+        (reference), cbt"); empty for :func:`fit_glmm` alone.
     """
 
     fixed: pd.DataFrame
@@ -153,6 +156,7 @@ class GlmmResult:
     data: pd.DataFrame = field(repr=False)
     design_info: patsy.DesignInfo = field(repr=False)
     re_design_info: patsy.DesignInfo = field(repr=False)
+    arms: str = ""
 
     @property
     def group(self) -> str:
@@ -235,6 +239,7 @@ class GlmmResult:
             _varcorr_table(self.varcorr),
             f"Number of obs: {self.nobs}, groups:  {self.group}, {self.ngroups[self.group]}"
             + (f" ({self.n_dropped} rows with missing values dropped)" if self.n_dropped else ""),
+            *([self.arms.capitalize()] if self.arms else []),
             "",
             "Fixed effects:",
             fixed.to_string(float_format=lambda v: f"{v:.4g}"),

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .design import _design
+from .design import _design, _weighted
 from .deviance import _blocks, _cov_beta, _deviance, _theta
 from .result import LmmResult
 
@@ -103,7 +103,7 @@ def _fit_variance_pieces(fit: LmmResult) -> _Satterthwaite:
         from .sparse import _fit_variance_pieces as several_terms  # sparse imports this module
 
         return several_terms(fit)
-    blocks = _blocks(_design(fit.data, fit.formula, fit.group, fit.re_formula))
+    blocks = _blocks(_weighted(_design(fit.data, fit.formula, fit.group, fit.re_formula), fit.weights))
     varpar = np.append(_theta(fit.re_cov.to_numpy(), fit.sigma2), np.sqrt(fit.sigma2))
     return _single_factor_pieces(varpar, blocks, fit.reml)
 

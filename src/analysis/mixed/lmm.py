@@ -22,12 +22,15 @@ from .design import (
     _check_terms,
     _Design,
     _design,
+    _frame_weights,
+    _log_weights,
     _lower_triangle,
     _model_frame,
     _ReTerm,
     _terms_design,
     _terms_frame,
     _varcorr_labels,
+    _weighted,
     _z_matrix,
 )
 from .deviance import (
@@ -69,8 +72,8 @@ SINGULAR_MESSAGE = ("boundary (singular) fit: see isSingular "
 
 
 def fit_lmm(data: pd.DataFrame, formula: str, group: str | None = None, re_formula: str = "~1",
-            reml: bool = True, engine: str = "auto") -> LmmResult:
-    """Fit a linear mixed model and report it as lme4/lmerTest would.
+            reml: bool = True, engine: str = "auto", weights: str | None = None) -> LmmResult:
+    r"""Fit a linear mixed model and report it as lme4/lmerTest would.
 
     Parameters
     ----------
@@ -98,10 +101,17 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str | None = None, re_formu
         ``"auto"`` runs the fast engine and falls back to statsmodels' start only
         when the fast optimum fails lme4's gradient check. Several random-effect
         terms always start from lme4's default (``"statsmodels"`` is refused).
+    weights : str, optional
+        Column of prior weights, as lme4's ``weights=``: row i has residual variance
+        :math:`\sigma^2 / w_i` (e.g. the number of items a score averages over).
+        Weights must be > 0; a row with a missing weight is dropped like any other
+        incomplete row. Not with ``engine="statsmodels"`` (MixedLM has no prior
+        weights). See Notes.
 
     Returns
     -------
     LmmResult
+        ``weights`` holds the prior weights of the rows fitted (None without).
         With several random-effect terms, ``re_cov``, ``re_sd_corr``,
         ``random_effects``, ``random_effects_sd`` and ``ngroups`` are dicts (see
         :class:`LmmResult`), ``group`` and ``re_formula`` are None.
@@ -111,10 +121,13 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str | None = None, re_formu
     ValueError
         If ``engine`` is not one of the above, the formula is malformed, it has
         random-effect terms and ``group`` or ``re_formula`` is given too, or it has
-        none and ``group`` is missing.
+        none and ``group`` is missing, or ``weights`` comes with ``engine="statsmodels"``.
+    TypeError
+        If ``weights`` is not a column name.
     analysis.io.DataValidationError
-        If a column named in ``formula``, ``re_formula`` or ``group`` is absent or
-        not usable (see :func:`analysis.io.model_frame`), no complete rows remain,
+        If a column named in ``formula``, ``re_formula``, ``group`` or ``weights`` is
+        absent or not usable (see :func:`analysis.io.model_frame`; weights must be
+        numbers > 0, the rows named otherwise), no complete rows remain,
         a fixed-effect column is zero, constant or collinear
         (:func:`analysis.io.check_design`), or the random effects are not identified
         (lme4's checks, naming the term: a grouping factor with one level, fewer
@@ -137,36 +150,51 @@ def fit_lmm(data: pd.DataFrame, formula: str, group: str | None = None, re_formu
     lme4's gradient check (by central differences) decides ``converged``.
     Fixed-effect df use Satterthwaite's approximation with numerical derivatives,
     as lmerTest computes it; p-values and 95% intervals use the t distribution.
+
+    Weights: as lme4, the rows of y, X and Z are scaled by :math:`\sqrt{w_i}` and the
+    model fitted to the scaled rows; the deviance (REML criterion or -2 logLik), and
+    so ``loglik``, AIC and BIC, then subtract :math:`\sum_i \log w_i` (lme4's
+    ``ldW``), the log-density of the data rather than of the scaled rows. ``fitted``
+    and the conditional modes are on the scale of the data. All weights 1 give the
+    unweighted fit. A zero weight is refused (lme4 accepts it, but its criterion is
+    then infinite and its optimiser stops at the start): drop the row instead. With
+    ``engine="auto"`` a statsmodels fallback start (unweighted) is only a start; the
+    weighted deviance is minimised from it. :func:`lrt` compares only fits with the
+    same weights.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if weights is not None and engine == "statsmodels":
+        raise ValueError(f"engine='statsmodels' cannot fit prior weights (weights={weights!r}): statsmodels' "
+                         "MixedLM has none; use engine='auto' or 'fast'")
     parsed = parse(formula)
     if not parsed.random:
         if group is None:
             raise ValueError(f"formula {formula!r} has no random-effect term: give group= (and re_formula=) "
                              "or terms such as (1 | participant_id)")
-        return _fit_one_factor(data, formula, group, re_formula, reml, engine)
+        return _fit_one_factor(data, formula, group, re_formula, reml, engine, weights)
     if group is not None or re_formula != "~1":
         raise ValueError(f"formula {formula!r} has random-effect terms: give them there, not as group= "
                          "or re_formula= too")
     first = parsed.random[0]
     if len(parsed.random) == 1 and len(first.factors) == 1:
-        return _fit_one_factor(data, parsed.fixed, first.group, f"~{first.expr}", reml, engine)
+        return _fit_one_factor(data, parsed.fixed, first.group, f"~{first.expr}", reml, engine, weights)
     if engine == "statsmodels":
         raise ValueError("engine='statsmodels' fits one grouping factor only; use 'auto' with several "
                          "random-effect terms")
-    return _fit_terms(data, parsed, formula, reml, engine)
+    return _fit_terms(data, parsed, formula, reml, engine, weights)
 
 
 def _fit_one_factor(data: pd.DataFrame, formula: str, group: str, re_formula: str, reml: bool,
-                    engine: str) -> LmmResult:
+                    engine: str, weights: str | None = None) -> LmmResult:
     """:func:`fit_lmm` with one grouping factor: per-group cross-products vectorised over groups."""
-    frame = _model_frame(data, formula, re_formula, group)
+    frame = _model_frame(data, formula, re_formula, group, weights)
     complete = frame.data
     design = _design(complete, formula, group, re_formula)
     io.check_design(design.X, design.exog_names, who="fit_lmm")
     _check_random(design, re_formula, group)
-    blocks = _blocks(design)
+    prior = _frame_weights(frame, weights)
+    blocks = _blocks(_weighted(design, prior))
     q = len(design.re_names)
     starts, messages = [], []
     if engine != "statsmodels":
@@ -185,7 +213,7 @@ def _fit_one_factor(data: pd.DataFrame, formula: str, group: str, re_formula: st
     varpar = np.append(theta, _profiled_sigma(theta, blocks, reml))
     lam = _lambda(theta, q)
     cov_re = varpar[-1] ** 2 * lam @ lam.T
-    deviance = _deviance(varpar, blocks, reml)
+    deviance = _deviance(varpar, blocks, reml) - _log_weights(prior)
     singular = bool(np.any(np.diag(lam) < SINGULAR_TOL))
     if singular:
         messages.append(SINGULAR_MESSAGE)
@@ -209,7 +237,7 @@ def _fit_one_factor(data: pd.DataFrame, formula: str, group: str, re_formula: st
         cov_beta=pd.DataFrame(cov_beta, index=beta.index, columns=beta.index),
         fitted=_fitted(design, complete.index, beta.to_numpy(), modes),
         nobs=int(blocks["n"]),
-        ngroups=len(design.groups),
+        ngroups={group: len(design.groups)},
         n_dropped=frame.n_dropped,
         reml=reml,
         formula=formula,
@@ -218,22 +246,25 @@ def _fit_one_factor(data: pd.DataFrame, formula: str, group: str, re_formula: st
         data=complete,
         design_info=design.design_info,
         engine=engine,
+        weights=prior,
     )
 
 
-def _fit_terms(data: pd.DataFrame, parsed: LmerFormula, formula: str, reml: bool, engine: str) -> LmmResult:
+def _fit_terms(data: pd.DataFrame, parsed: LmerFormula, formula: str, reml: bool, engine: str,
+               weights: str | None = None) -> LmmResult:
     """:func:`fit_lmm` with several random-effect terms: lme4's profiled deviance from a sparse Z."""
-    frame = _terms_frame(data, parsed)
+    frame = _terms_frame(data, parsed, weights)
     complete = frame.data
     design = _terms_design(complete, parsed)
     io.check_design(design.X, design.exog_names, who="fit_lmm")
     _check_terms(design.terms, len(design.y))
-    model = sparse._model(design)
+    prior = _frame_weights(frame, weights)
+    model = sparse._model(_weighted(design, prior))
     theta, messages = sparse._optimum(model, reml)
     converged, gradient_messages = _check_terms_convergence(theta, model, reml)
     messages += gradient_messages
     varpar = np.append(theta, sparse._profiled_sigma(theta, model, reml))
-    deviance = sparse._deviance(varpar, model, reml)
+    deviance = sparse._deviance(varpar, model, reml) - _log_weights(prior)
     singular = bool(np.any(theta[model.diagonal] < SINGULAR_TOL))
     if singular:
         messages.append(SINGULAR_MESSAGE)
@@ -269,6 +300,7 @@ def _fit_terms(data: pd.DataFrame, parsed: LmerFormula, formula: str, reml: bool
         data=complete,
         design_info=design.design_info,
         engine=engine,
+        weights=prior,
     )
 
 
@@ -302,7 +334,8 @@ def lrt(smaller: LmmResult, larger: LmmResult, refit: bool = True) -> pd.DataFra
     Parameters
     ----------
     smaller, larger : LmmResult
-        Nested fits to the same rows; ``smaller`` has fewer parameters.
+        Nested fits to the same rows (with the same prior weights, if any);
+        ``smaller`` has fewer parameters.
     refit : bool, default True
         Refit REML fits by ML first, as lme4's ``anova`` does by default. With
         ``refit=False`` REML fits are compared as they are, which is valid only
@@ -320,7 +353,7 @@ def lrt(smaller: LmmResult, larger: LmmResult, refit: bool = True) -> pd.DataFra
     Raises
     ------
     ValueError
-        If the fits use different rows, groups, or are not ordered by size.
+        If the fits use different rows, groups or prior weights, or are not ordered by size.
     """
     _check_nested(smaller, larger)
     same_fixed = list(smaller.fixed.index) == list(larger.fixed.index)
@@ -401,18 +434,35 @@ def _check_nested(smaller: LmmResult, larger: LmmResult) -> None:
                          f"(nobs {smaller.nobs} and {larger.nobs})")
     if smaller.group and larger.group and smaller.group != larger.group:
         raise ValueError(f"models use different groups: {smaller.group!r} and {larger.group!r}")
+    if not _same_weights(smaller.weights, larger.weights):
+        raise ValueError("models were fitted with different prior weights: their likelihoods are of "
+                         "different data and cannot be compared")
     if smaller.npar >= larger.npar:
         raise ValueError(f"smaller model has {smaller.npar} parameters, larger has "
                          f"{larger.npar}: pass the nested (smaller) model first")
 
 
+def _same_weights(first: np.ndarray | None, second: np.ndarray | None) -> bool:
+    """Both fits unweighted, or weighted alike row by row."""
+    if first is None or second is None:
+        return first is None and second is None
+    return np.array_equal(first, second)
+
+
+#: Column holding a fit's prior weights when :func:`lrt` refits it (R's model-frame name).
+WEIGHTS_COLUMN = "(weights)"
+
+
 def _ml(result: LmmResult) -> LmmResult:
     if not result.reml:
         return result
+    data, weights = result.data, None
+    if result.weights is not None:
+        data, weights = data.assign(**{WEIGHTS_COLUMN: result.weights}), WEIGHTS_COLUMN
     if result.group is None:
-        return fit_lmm(result.data, result.formula, reml=False, engine=result.engine)
-    return fit_lmm(result.data, result.formula, result.group, result.re_formula, reml=False,
-                   engine=result.engine)
+        return fit_lmm(data, result.formula, reml=False, engine=result.engine, weights=weights)
+    return fit_lmm(data, result.formula, result.group, result.re_formula, reml=False,
+                   engine=result.engine, weights=weights)
 
 
 def _polish(theta: np.ndarray, blocks: dict, reml: bool) -> np.ndarray:

@@ -13,8 +13,9 @@ from scipy import stats
 
 from .. import io, scales
 from .design import _require_columns
+from .formula import parse
 from .lmm import fit_lmm
-from .result import LmmResult
+from .result import LmmResult, _groups
 
 #: Reliable-change category of participants without a baseline and a later score.
 NO_FOLLOW_UP = "no follow-up"
@@ -390,8 +391,10 @@ def model_table(fits: dict[str, LmmResult]) -> pd.DataFrame:
     for name, fit in fits.items():
         status = ("did not converge" if not fit.converged
                   else "singular fit" if fit.singular else "ok")
-        rows[name] = {"formula": fit.formula, "random": f"({fit.re_formula[1:]} | {fit.group})",
-                      "nobs": fit.nobs, "groups": fit.ngroups, "logLik": fit.loglik,
+        random = (" + ".join(map(str, parse(fit.formula).random)) if fit.group is None
+                  else f"({fit.re_formula[1:]} | {fit.group})")
+        rows[name] = {"formula": fit.formula, "random": random, "nobs": fit.nobs,
+                      "groups": _groups(fit), "logLik": fit.loglik,
                       "AIC": fit.aic, "BIC": fit.bic, "converged": fit.converged,
                       "singular": fit.singular, "warnings": len(fit.warnings),
                       "status": status}

@@ -58,9 +58,8 @@ class LmmResult:
         Conditional fitted values :math:`X\hat\beta + Z\hat b`, indexed as ``data``.
     nobs, n_dropped : int
         Rows used, and rows dropped for missing values.
-    ngroups : int or dict
-        Groups; with several random-effect terms a dict {grouping factor: number
-        of levels}, as lme4's ``ngrps``.
+    ngroups : dict
+        {grouping factor: number of levels}, as lme4's ``ngrps``.
     reml : bool
     formula, group, re_formula : str
         As given to :func:`fit_lmm`; with several random-effect terms ``formula`` is
@@ -74,6 +73,9 @@ class LmmResult:
     arms : str
         The arms of the model families and the reference (e.g. "arms: control
         (reference), cbt, mindfulness"); empty for :func:`fit_lmm` alone.
+    weights : numpy.ndarray or None
+        lme4's prior weights (``fit_lmm(weights=)``), one per row of ``data`` in its
+        order (row i has residual variance ``sigma2 / weights[i]``); None when unweighted.
     """
 
     fixed: pd.DataFrame
@@ -91,7 +93,7 @@ class LmmResult:
     cov_beta: pd.DataFrame
     fitted: pd.Series
     nobs: int
-    ngroups: int | dict[str, int]
+    ngroups: dict[str, int]
     n_dropped: int
     reml: bool
     formula: str
@@ -101,6 +103,7 @@ class LmmResult:
     design_info: patsy.DesignInfo = field(repr=False)
     engine: str = "auto"
     arms: str = ""
+    weights: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def npar(self) -> int:
@@ -212,8 +215,7 @@ def _varcorr(covs: dict[str, pd.DataFrame], sigma2: float) -> pd.DataFrame:
 
 def _groups(result: LmmResult) -> str:
     """``participant_id, 240; therapist, 24`` as lme4's summary lists the grouping factors."""
-    counts = result.ngroups if isinstance(result.ngroups, dict) else {result.group: result.ngroups}
-    return "; ".join(f"{group}, {count}" for group, count in counts.items())
+    return "; ".join(f"{group}, {count}" for group, count in result.ngroups.items())
 
 
 def _sd_corr(cov: np.ndarray) -> np.ndarray:

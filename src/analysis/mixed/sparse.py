@@ -54,6 +54,7 @@ from .design import (
     _lower_triangle,
     _terms_design,
     _TermsDesign,
+    _weighted,
     _z_matrix,
 )
 from .deviance import _cholesky_psd, _cholesky_stack, _forward_stack, _left_lambda
@@ -286,7 +287,7 @@ def _variance_pieces(varpar: np.ndarray, model: _Model, reml: bool) -> _Satterth
 
 def _fit_variance_pieces(fit: LmmResult) -> _Satterthwaite:
     """:func:`_variance_pieces` at a several-term fit's estimate, rebuilt from its rows and formula."""
-    model = _model(_terms_design(fit.data, parse(fit.formula)))
+    model = _model(_weighted(_terms_design(fit.data, parse(fit.formula)), fit.weights))
     theta = [_cholesky_psd(cov.to_numpy() / fit.sigma2)[_lower_triangle(len(cov))]
              for cov in fit.re_cov.values()]
     return _variance_pieces(np.append(np.concatenate(theta), np.sqrt(fit.sigma2)), model, fit.reml)
