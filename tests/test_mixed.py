@@ -295,9 +295,11 @@ def test_lagged_and_adherence_models(trial):
     assert lag.nobs == (has_lag & ordered["phq9_total"].notna()).sum()
     assert lag.fixed.loc["phq9_total_lag", "estimate"] > 0
     adh = mixed.adherence(data)
-    assert adh.outcome == "adherence"
+    assert (adh.family, adh.trials) == ("binomial", "sessions_offered")
     assert set(adh.data["arm"]) == {"cbt", "mindfulness"}  # control is offered no sessions
     assert adh.fixed.loc["gse_total_lag_within", "ci_low"] > 0  # truth: SE raises attendance
+    offered = ordered.assign(gse_lag=previous["gse_total"].where(previous["wave"] == ordered["wave"] - 1))
+    assert adh.nobs == (offered["sessions_offered"].gt(0) & offered["gse_lag"].notna()).sum()
 
 
 def test_effect_sizes_by_hand(trial):

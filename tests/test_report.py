@@ -91,7 +91,7 @@ def test_own_config_runs_only_the_variants_and_sweeps_it_writes_and_reports_besi
     assert written["output"] == str((tmp_path.parent / "elsewhere").resolve())
     assert written["variants"] == {"01_data_quality": {"one": {"seed": 1}}} and written["sweeps"] == {}
     bundled = report.load_config()
-    assert set(bundled["variants"]["02_mixed_effects"]) == {"BtheB", "HELP"}
+    assert set(bundled["variants"]["02_mixed_effects"]) == {"BtheB", "HELP", "therapists"}
     assert bundled["sweeps"] == {"02_mixed_effects": {"outcome": {"phq9": "phq9", "gad7": "gad7"}}}
     assert bundled["output"] == str(report.ROOT / "reports")
     assert report.load_config(report.DEFAULT_CONFIG) == bundled
@@ -503,8 +503,9 @@ def test_data_quality_notebook_runs_on_the_bundled_trial(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("data, extra, words", [
-    ("synthetic_trial", {}, ["Feingold", "favours cbt", "src_mastery_within", "Convergence"]),
-    ("BtheB", {"symptom_instruments": ["bdi"]}, ["BDI-II", "No time-varying predictor"]),
+    ("synthetic_therapists", {}, ["Feingold", "favours cbt", "src_mastery_within", "Convergence", "in_therapist",
+                                  "as wide as it should be", "cbt - control", "den_df", "cbt / control"]),
+    ("BtheB", {"symptom_instruments": ["bdi"]}, ["BDI-II", "No time-varying predictor", "two-level models only"]),
 ])
 def test_mixed_effects_notebook_runs(tmp_path, data, extra, words):
     run = report.run_notebook("02_mixed_effects", {"data": data, "quick": True, **extra}, tmp_path)

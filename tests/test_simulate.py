@@ -385,12 +385,12 @@ def test_bundled_synthetic_trial_is_reproducible(tmp_path):
     spec = importlib.util.spec_from_file_location("make_synthetic", ROOT / "scripts" / "make_synthetic.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    csv, truth = script.write(tmp_path)
-    assert csv.read_bytes() == (ROOT / "data" / "synthetic_trial.csv").read_bytes()
-    # The truth holds derived floats (e.g. item loadings) whose last digit follows the
-    # NumPy build's summation order: equal to 1e-13, not byte for byte.
-    _assert_close(json.loads(truth.read_text()),
-                  json.loads((ROOT / "data" / "synthetic_trial_truth.json").read_text()))
+    for name, settings in [("synthetic_trial", script.SETTINGS), ("synthetic_therapists", script.THERAPIST_SETTINGS)]:
+        csv, truth = script.write(tmp_path, name, settings)
+        assert csv.read_bytes() == (ROOT / "data" / f"{name}.csv").read_bytes()
+        # The truth holds derived floats (e.g. item loadings) whose last digit follows the
+        # NumPy build's summation order: equal to 1e-13, not byte for byte.
+        _assert_close(json.loads(truth.read_text()), json.loads((ROOT / "data" / f"{name}_truth.json").read_text()))
 
 
 def _assert_close(new, old, where="truth"):

@@ -31,6 +31,9 @@ from .result import LmmResult
 #: lmerTest's tolerance for zero eigenvalues of the deviance Hessian.
 HESSIAN_TOL = 1e-8
 
+#: lmerTest's tolerance for "all t statistics have the same df" (then the F test's df is their mean).
+SAME_DF_TOL = 1e-8
+
 
 #: Initial relative step and number of halvings for the numerical derivatives (Satterthwaite).
 #: Two levels (error O(h^4)) match lmerTest's df as closely as four (max 6.3e-5 vs 6.6e-5
@@ -77,6 +80,28 @@ class _Satterthwaite:
         gradient = np.einsum("mi,kij,mj->mk", contrasts, self.jacobian, contrasts)
         denominator = np.einsum("mk,kl,ml->m", gradient, self.cov_varpar, gradient)
         return 2 * self.variance(contrasts) ** 2 / denominator
+
+    def f_test(self, contrasts: np.ndarray, beta: np.ndarray) -> tuple[float, float]:
+        """F and denominator df of ``contrasts @ beta = 0`` (rows of full rank), as lmerTest's ``contestMD``."""
+        return _wald_f(contrasts, beta, self.cov_beta), _f_df(self.df(contrasts))
+
+
+def _wald_f(contrasts: np.ndarray, beta: np.ndarray, cov_beta: np.ndarray) -> float:
+    """The Wald statistic of L beta = 0 over its q rows: (L b)'(L C L')^-1 (L b) / q."""
+    estimate = contrasts @ beta
+    return float(estimate @ np.linalg.solve(contrasts @ cov_beta @ contrasts.T, estimate) / len(contrasts))
+
+
+def _f_df(nu: np.ndarray) -> float:
+    """lmerTest's ``get_Fstat_ddf``: 2E / (E - q), E = sum nu / (nu - 2); 2 if any nu <= 2."""
+    if len(nu) == 1:
+        return float(nu[0])
+    if np.all(np.abs(np.diff(nu)) < SAME_DF_TOL):
+        return float(np.mean(nu))
+    if np.any(nu <= 2):
+        return 2.0
+    e = np.sum(nu / (nu - 2))
+    return float(2 * e / (e - len(nu)))
 
 
 def _variance_pieces(varpar: np.ndarray, deviance, cov_beta) -> _Satterthwaite:

@@ -14,11 +14,15 @@ from scipy import stats
 from .. import io, scales
 from .design import _require_columns
 from .formula import parse
+from .glmm import GlmmResult, fit_glmm
 from .lmm import fit_lmm
 from .result import LmmResult, _groups
 
 #: Reliable-change category of participants without a baseline and a later score.
 NO_FOLLOW_UP = "no follow-up"
+
+#: Cluster label of the participants of a partially nested trial's arm without clusters.
+NO_CLUSTER = "(none)"
 
 
 #: Columns of Bandura's four sources of self-efficacy in the trial-data contract.
@@ -57,7 +61,7 @@ def decompose(data: pd.DataFrame, var: str, group: str) -> pd.DataFrame:
 
 
 def growth(data: pd.DataFrame, outcome: str, *, time: str = "time", arm: str = "arm",
-           group: str = "participant_id", random_slope: bool = True,
+           group: str = "participant_id", cluster: str | None = None, random_slope: bool = True,
            reml: bool = True, wave: str = "wave") -> LmmResult:
     """Growth model of an outcome by arm: ``outcome ~ time * arm + (time | group)``.
 
@@ -72,6 +76,16 @@ def growth(data: pd.DataFrame, outcome: str, *, time: str = "time", arm: str = "
         chosen by :func:`analysis.io.arm_factor` (a control-like level, else the
         first category, else the lowest code) and named in ``arms``; with a single
         arm the model is ``outcome ~ time``.
+    cluster : str, optional
+        Column of a level above the participant (``"therapist"``, ``"group"``): the
+        three-level model ``+ (time | cluster)`` (``(1 | cluster)`` without
+        ``random_slope``). A participant has one cluster at every row, or none at
+        every row; participants without one are allowed where their whole arm has
+        none (a partially nested trial, e.g. a waitlist without therapists): the
+        cluster's effects then apply to the nested arms only,
+        ``(0 + nested + nested:time | cluster)`` with ``nested`` = 1 in arms with
+        clusters, as in Bauer, Sterba & Hallfors (2008) and powerlmm's partially
+        nested model (the others share the cluster label ``NO_CLUSTER``).
     random_slope : bool, default True
         Random intercepts and slopes for time (correlated), else intercepts only.
         A random slope that the data cannot identify (at most two waves per
@@ -86,11 +100,18 @@ def growth(data: pd.DataFrame, outcome: str, *, time: str = "time", arm: str = "
     LmmResult
         ``time`` is the reference arm's mean slope per time unit and
         ``time:arm[T.a]`` the difference of arm ``a``'s mean slope from it.
+
+    Raises
+    ------
+    analysis.io.DataValidationError
+        Besides :func:`analysis.io.model_frame`'s checks: a cluster missing for some
+        but not all participants of an arm, or for every participant.
     """
-    frame = io.model_frame(data, numeric=[outcome, time], arm=arm, group=group, wave=_present(data, wave),
-                           who="growth")
+    clusters = [cluster] if cluster else []
+    frame = io.model_frame(data, numeric=[outcome, time], optional=clusters, clusters=clusters, arm=arm,
+                           group=group, wave=_present(data, wave), who="growth")
     formula = f"{outcome} ~ {_growth_terms(frame, time)}"
-    return _family_fit(frame, formula, group, time if random_slope else None, reml)
+    return _family_fit(frame, formula, group, time if random_slope else None, reml, cluster)
 
 
 def within_between(data: pd.DataFrame, outcome: str, predictor: str, *, time: str = "time",
@@ -213,14 +234,14 @@ def sources(data: pd.DataFrame, outcome: str = "gse_total", columns: tuple[str, 
 
 def adherence(data: pd.DataFrame, predictor: str = "gse_total", *,
               attended: str = "sessions_attended", offered: str = "sessions_offered",
-              wave: str = "wave", arm: str = "arm", group: str = "participant_id",
-              reml: bool = True) -> LmmResult:
-    """SE before an interval predicting the share of that interval's sessions attended.
+              wave: str = "wave", arm: str = "arm", group: str = "participant_id") -> GlmmResult:
+    """SE before an interval predicting the sessions of that interval attended, out of those offered.
 
-    Fits ``adherence ~ {predictor}_lag_within + {predictor}_lag_between + arm +
-    (1 | group)`` on the rows with sessions offered, where ``adherence`` is
-    ``attended / offered`` in the interval ending at wave ``w`` and the predictor is
-    measured at wave ``w - 1``.
+    Fits the binomial GLMM (logit link, Laplace as lme4's ``glmer``)
+    ``attended out of offered ~ {predictor}_lag_within + {predictor}_lag_between + arm
+    + (1 | group)`` on the rows with sessions offered, where the counts are those of
+    the interval ending at wave ``w`` and the predictor is measured at the study's
+    previous wave.
 
     Parameters
     ----------
@@ -231,29 +252,146 @@ def adherence(data: pd.DataFrame, predictor: str = "gse_total", *,
         Session-count columns.
     wave, arm, group : str
         Columns of wave number, arm and participant.
-    reml : bool, default True
 
     Returns
     -------
-    LmmResult
-
-    Notes
-    -----
-    A linear model for a proportion (coefficients are differences in the share
-    attended per SE point); :mod:`analysis.bayes` has the binomial model with a
-    logit link.
+    GlmmResult
+        Coefficients are log odds ratios of attending a session: ``exp`` of the
+        ``_within`` one is the odds ratio per SE point above the person's usual level.
     """
     checked = io.model_frame(data, partial=[attended, offered, predictor], arm=arm, group=group,
                              wave=wave, counts=(attended, offered), who="adherence")
     lags = _lag(checked.data, [predictor], group, wave)
-    lags = lags[lags[offered] > 0].assign(adherence=lambda d: d[attended] / d[offered])
-    frame = io.model_frame(lags, numeric=[f"{predictor}_lag", "adherence"], arm=arm, group=group,
-                           who="adherence")
-    lags = decompose(frame.data, f"{predictor}_lag", group)
-    formula = f"adherence ~ {predictor}_lag_within + {predictor}_lag_between"
-    if frame.has_arms:
-        formula += f" + {arm}"
-    return _family_fit(replace(frame, data=lags), formula, group, None, reml)
+    frame = io.model_frame(lags[lags[offered] > 0], numeric=[f"{predictor}_lag", attended, offered], arm=arm,
+                           group=group, who="adherence")
+    rows = decompose(frame.data, f"{predictor}_lag", group)
+    formula = f"{attended} ~ {predictor}_lag_within + {predictor}_lag_between"
+    formula += f" + {arm}" if frame.has_arms else ""
+    return _glmm_family_fit(frame, rows, f"{formula} + (1 | {group})", trials=offered)
+
+
+def remission(data: pd.DataFrame, outcome: str, threshold: float, *, time: str = "time", arm: str = "arm",
+              group: str = "participant_id", wave: str = "wave", nagq: int = 1) -> GlmmResult:
+    """Remission (outcome below a threshold, e.g. PHQ-9 < 5) over time by arm, a binomial GLMM.
+
+    Fits ``remitted ~ time * arm + (1 | group)`` (logit link), where ``remitted`` is 1
+    at a wave where ``outcome < threshold``, else 0.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long trial data.
+    outcome : str
+        Column of the symptom total, e.g. ``"phq9_total"``.
+    threshold : float
+        Scores below it count as remission (PHQ-9 and GAD-7: 5).
+    time, arm, group, wave : str
+        As in :func:`growth`.
+    nagq : int, default 1
+        Laplace (1) or adaptive Gauss-Hermite points (as :func:`fit_glmm`).
+
+    Returns
+    -------
+    GlmmResult
+        ``time:arm[T.a]`` is the difference in the log odds of remission per time
+        unit between arm ``a`` and the reference arm; :func:`contrast` with
+        ``at={time: end}`` and ``type="response"`` gives the odds ratio at the end.
+
+    Raises
+    ------
+    analysis.io.DataValidationError
+        As :func:`growth`; or when no score, or every score, is below the threshold
+        (a constant response).
+    """
+    frame = io.model_frame(data, numeric=[outcome, time], arm=arm, group=group, wave=_present(data, wave),
+                           who="remission")
+    rows = frame.data.assign(remitted=(frame.data[outcome] < threshold).astype(int))
+    return _glmm_family_fit(frame, rows, f"remitted ~ {_growth_terms(frame, time)} + (1 | {group})", nagq=nagq)
+
+
+def _glmm_family_fit(frame: io.ModelFrame, rows: pd.DataFrame, formula: str, **options) -> GlmmResult:
+    """:func:`fit_glmm` on a model family's prepared rows, with the frame's notes and arms."""
+    fit = fit_glmm(rows, formula, family="binomial", **options)
+    return replace(fit, warnings=list(frame.notes) + fit.warnings, n_dropped=frame.n_dropped + fit.n_dropped,
+                   arms=frame.describe())
+
+
+def cluster_icc(fit: LmmResult, cluster: str, time: str = "time", at=None) -> pd.DataFrame:
+    r"""The cluster's (therapist's, group's) share of the outcome variance at given times.
+
+    For a three-level growth model (:func:`growth` with ``cluster``), the variance of
+    one observation at time :math:`t` splits into the cluster's part
+    :math:`z' G_c z`, the participant's :math:`z' G_p z` (:math:`z = (1, t)`) and the
+    residual :math:`\sigma^2`; the intra-class correlation is the cluster's share,
+    the correlation of two patients of one therapist at time :math:`t`. In a
+    partially nested trial it is that of the nested arms.
+
+    Parameters
+    ----------
+    fit : LmmResult
+        A fit with random terms for ``cluster`` and one other grouping factor.
+    cluster : str
+        The cluster's grouping factor, e.g. ``"therapist"``.
+    time : str, default "time"
+        The time variable of the random slopes.
+    at : sequence of float, optional
+        Times; default the first and last time in the data (baseline and end).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``time``: ``cluster_var``, ``participant_var``, ``residual_var``
+        and ``icc``.
+
+    Raises
+    ------
+    ValueError
+        If ``fit`` has no random term for ``cluster`` or no other one.
+    """
+    vc = fit.varcorr
+    others = [g for g in vc["grp"].unique() if g not in (cluster, "Residual")]
+    if cluster not in set(vc["grp"]) or len(others) != 1:
+        raise ValueError(f"cluster_icc needs random terms for {cluster!r} and one other factor; the fit has "
+                         f"{[g for g in vc['grp'].unique() if g != 'Residual']}")
+    times = np.asarray(at if at is not None else [fit.data[time].min(), fit.data[time].max()], dtype=float)
+    parts = {"cluster_var": _level_variance(vc[vc["grp"] == cluster], time, times),
+             "participant_var": _level_variance(vc[vc["grp"] == others[0]], time, times),
+             "residual_var": np.full(len(times), fit.sigma2)}
+    table = pd.DataFrame(parts, index=pd.Index(times, name=time))
+    return table.assign(icc=table["cluster_var"] / table.sum(axis=1))
+
+
+def _level_variance(rows: pd.DataFrame, time: str, times: np.ndarray) -> np.ndarray:
+    """z(t)' G z(t) of one factor's VarCorr rows, z = 1 for intercepts and t for ``time`` slopes."""
+    def z(name):
+        return times if name == time or name.endswith(f":{time}") else np.ones_like(times)
+
+    return sum((1 if pd.isna(r.var2) else 2) * r.vcov * z(r.var1) * z(r.var1 if pd.isna(r.var2) else r.var2)
+               for r in rows.itertuples())
+
+
+def level_ignored(fit: LmmResult, ignored: LmmResult, terms: str = "arm") -> pd.DataFrame:
+    """How the arm effects' SE and df change when a level (therapists) is left out of the model.
+
+    Parameters
+    ----------
+    fit, ignored : LmmResult
+        The model with the level (e.g. :func:`growth` with ``cluster``) and the same
+        model without it.
+    terms : str, default "arm"
+        Fixed effects whose names contain this are compared.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by term: ``estimate``, ``se``, ``df`` of ``fit``, ``se_ignored``,
+        ``df_ignored`` of ``ignored`` and ``se_ratio`` (``se / se_ignored``: how much
+        wider the honest interval is).
+    """
+    rows = fit.fixed.filter(like=terms, axis=0).index
+    table = fit.fixed.loc[rows, ["estimate", "se", "df"]].join(
+        ignored.fixed.loc[rows, ["se", "df"]].add_suffix("_ignored"))
+    return table.assign(se_ratio=table["se"] / table["se_ignored"])
 
 
 def effect_sizes(fit: LmmResult, time: str = "time", arm: str = "arm") -> pd.DataFrame:
@@ -343,6 +481,9 @@ def caseload(fit: LmmResult, instrument: str | scales.Instrument, time: str = "t
         Sorted for review: reliable deterioration first, then by slope from the
         worst direction (rising symptoms, falling self-efficacy) to the best.
     """
+    if fit.group is None:
+        raise ValueError("caseload: the model has several grouping factors; a participant's slope here comes "
+                         "from a model with the participant as its one factor (growth without cluster=)")
     inst = scales.get(instrument, fit.data)
     if inst.total != fit.outcome:
         raise ValueError(f"caseload: instrument {inst.key!r} is scored as {inst.total!r}, "
@@ -373,12 +514,12 @@ def caseload(fit: LmmResult, instrument: str | scales.Instrument, time: str = "t
     return table.iloc[order].reset_index(drop=True)
 
 
-def model_table(fits: dict[str, LmmResult]) -> pd.DataFrame:
+def model_table(fits: dict[str, LmmResult | GlmmResult]) -> pd.DataFrame:
     """One row per named fit: size, fit statistics and convergence status.
 
     Parameters
     ----------
-    fits : dict of str to LmmResult
+    fits : dict of str to LmmResult or GlmmResult
 
     Returns
     -------
@@ -391,8 +532,8 @@ def model_table(fits: dict[str, LmmResult]) -> pd.DataFrame:
     for name, fit in fits.items():
         status = ("did not converge" if not fit.converged
                   else "singular fit" if fit.singular else "ok")
-        random = (" + ".join(map(str, parse(fit.formula).random)) if fit.group is None
-                  else f"({fit.re_formula[1:]} | {fit.group})")
+        terms = parse(fit.formula).random
+        random = " + ".join(map(str, terms)) if terms else f"({fit.re_formula[1:]} | {fit.group})"
         rows[name] = {"formula": fit.formula, "random": random, "nobs": fit.nobs,
                       "groups": _groups(fit), "logLik": fit.loglik,
                       "AIC": fit.aic, "BIC": fit.bic, "converged": fit.converged,
@@ -450,16 +591,53 @@ def _present(data: pd.DataFrame, column: str) -> str | None:
 
 
 def _family_fit(frame: io.ModelFrame, formula: str, group: str, slope: str | None,
-                reml: bool) -> LmmResult:
-    """Fit a model family on prepared rows; a random slope the data cannot identify becomes intercepts."""
+                reml: bool, cluster: str | None = None) -> LmmResult:
+    """Fit a model family on prepared rows; a random slope the data cannot identify becomes intercepts.
+
+    With a ``cluster`` the model gains that level (:func:`_cluster_terms`).
+    """
     notes = list(frame.notes)
     if slope is not None and not _slope_identified(frame.data, group):
         notes.append(f"random slope for {slope} not identified (at most two observations per {group}: "
                      f"lme4 refuses it); fitted with random intercepts only")
         slope = None
-    fit = fit_lmm(frame.data, formula, group, f"~{slope}" if slope else "~1", reml)
+    if cluster is None:
+        fit = fit_lmm(frame.data, formula, group, f"~{slope}" if slope else "~1", reml)
+    else:
+        rows, terms = _cluster_terms(frame, group, cluster, slope)
+        fit = fit_lmm(rows, f"{formula} + {terms}", reml=reml)
     return replace(fit, warnings=notes + fit.warnings, n_dropped=frame.n_dropped + fit.n_dropped,
                    arms=frame.describe())
+
+
+def _cluster_terms(frame: io.ModelFrame, group: str, cluster: str,
+                   slope: str | None) -> tuple[pd.DataFrame, str]:
+    """The random terms of a three-level model, and its rows (partial nesting: see :func:`growth`)."""
+    data, expr = frame.data, slope or "1"
+    terms = f"({expr} | {group})"
+    has = data[cluster].notna()
+    if has.all():
+        return data, f"{terms} + ({expr} | {cluster})"
+    _check_partial_nesting(data, frame.arm, cluster, has)
+    nested = f"in_{cluster}"
+    labels = data[cluster].astype(object).where(has, NO_CLUSTER).astype(str)
+    rows = data.assign(**{nested: has.astype(float), cluster: labels})
+    level = f"0 + {nested}" + (f" + {nested}:{slope}" if slope else "")
+    return rows, f"{terms} + ({level} | {cluster})"
+
+
+def _check_partial_nesting(data: pd.DataFrame, arm: str | None, cluster: str, has: pd.Series) -> None:
+    """Refuse participants without a cluster in an arm whose others have one (or no cluster at all)."""
+    if not has.any():
+        raise io.DataValidationError([io.Problem(cluster, f"no participant has a {cluster}: leave out "
+                                                          f"cluster= for a two-level model")])
+    nested_arm = has.groupby(data[arm], observed=True).transform("any") if arm else pd.Series(True, data.index)
+    stray = nested_arm & ~has
+    if stray.any():
+        raise io.DataValidationError([io._problem(
+            cluster, f"missing in an arm whose other participants have a {cluster} (only a whole arm may "
+                     f"have none, as a waitlist in a partially nested trial)", data[arm] if arm else data[cluster],
+            stray, by_index=True)])
 
 
 def _slope_identified(data: pd.DataFrame, group: str) -> bool:

@@ -114,47 +114,71 @@ def within_between(fit: LmmResult, predictor: str) -> plt.Figure:
     return fig
 
 
-def caterpillar(fit: LmmResult, term: str | None = None) -> plt.Figure:
-    """Each participant's random effect with its 95% conditional interval, sorted.
+def caterpillar(fit: LmmResult, term: str | None = None, group: str | None = None) -> plt.Figure:
+    """Each participant's (or cluster's) random effect with its 95% conditional interval, sorted.
 
     Parameters
     ----------
     fit : LmmResult
     term : str, optional
         Random-effect term; default the last one (the slope when there is one).
+    group : str, optional
+        With several grouping factors, the factor shown; default the one with the
+        most levels (the participants).
     """
-    term = term or fit.random_effects.columns[-1]
-    order = fit.random_effects[term].sort_values().index
-    modes = fit.random_effects.loc[order, term]
-    half = 1.96 * fit.random_effects_sd.loc[order, term]
+    group, effects, effects_sd = _factor_effects(fit, group)
+    term = term or effects.columns[-1]
+    order = effects[term].sort_values().index
+    modes = effects.loc[order, term]
+    half = 1.96 * effects_sd.loc[order, term]
     apart = (modes - half > 0) | (modes + half < 0)
     fig, ax = plt.subplots(figsize=(7, 4.2))
     x = np.arange(len(order))
     ax.vlines(x, modes - half, modes + half, color=np.where(apart, "C3", "0.6"), lw=0.8)
     ax.plot(x, modes, "o", color="C0", ms=2)
     ax.axhline(0, color="k", lw=0.8)
-    ax.set(xlabel=f"{fit.group} (sorted)", ylabel=f"random effect: {term}",
+    ax.set(xlabel=f"{group} (sorted)", ylabel=f"random effect: {term}",
            title=f"{term}: {int(apart.sum())} of {len(order)} intervals exclude 0 (red)")
     ax.set_xticks([])
     fig.tight_layout()
     return fig
 
 
-def residuals(fit: LmmResult) -> plt.Figure:
-    """Residuals against fitted values, and normal Q-Q plots of residuals and random effects."""
-    terms = list(fit.random_effects.columns)
+def residuals(fit: LmmResult, group: str | None = None) -> plt.Figure:
+    """Residuals against fitted values, and normal Q-Q plots of residuals and random effects.
+
+    Parameters
+    ----------
+    fit : LmmResult
+    group : str, optional
+        With several grouping factors, the factor whose random effects are shown;
+        default the one with the most levels (the participants).
+    """
+    _, effects, _ = _factor_effects(fit, group)
+    terms = list(effects.columns)
     fig, axes = plt.subplots(1, 2 + len(terms), figsize=(4 * (2 + len(terms)), 3.8))
     axes[0].scatter(fit.fitted, fit.residuals, s=5, alpha=0.3)
     axes[0].axhline(0, color="k", lw=0.8)
     axes[0].set(xlabel="fitted (conditional)", ylabel="residual", title="Residuals vs fitted")
     for ax, values, title in [(axes[1], fit.residuals, "residuals"),
-                              *[(a, fit.random_effects[t], f"random {t}")
+                              *[(a, effects[t], f"random {t}")
                                 for a, t in zip(axes[2:], terms)]]:
         stats.probplot(values, dist="norm", plot=ax)
         ax.set_title(f"Normal Q-Q: {title}")
         ax.get_lines()[0].set_markersize(3)
     fig.tight_layout()
     return fig
+
+
+def _factor_effects(fit: LmmResult, group: str | None) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    """A grouping factor, its conditional modes and their SDs (one factor, or chosen among several)."""
+    if not isinstance(fit.random_effects, dict):
+        return fit.group, fit.random_effects, fit.random_effects_sd
+    if group is None:
+        group = max(fit.ngroups, key=fit.ngroups.get)
+    if group not in fit.random_effects:
+        raise ValueError(f"group {group!r} is not a grouping factor of the fit: {list(fit.random_effects)}")
+    return group, fit.random_effects[group], fit.random_effects_sd[group]
 
 
 def _prediction_grid(fit: LmmResult, time: str, arm: str, points: int) -> pd.DataFrame:
