@@ -46,23 +46,12 @@
 suppressPackageStartupMessages(library(lmerTest))
 suppressPackageStartupMessages(library(emmeans))
 suppressPackageStartupMessages(library(jsonlite))
+source("tests/reference/common.R")
 
 emm_options(lmer.df = "satterthwaite")
-tight <- lmerControl(optCtrl = list(ftol_abs = 1e-15, ftol_rel = 1e-15, xtol_abs = 1e-12,
-                                    xtol_rel = 1e-12, maxeval = 1e6))
-
-columns <- function(frame) {
-  frame <- as.data.frame(frame)
-  for (name in names(frame)) {
-    if (is.factor(frame[[name]])) frame[[name]] <- as.character(frame[[name]])
-  }
-  as.list(frame)
-}
 
 emm_entry <- function(fit, specs, by = NULL, at = NULL) {
-  formula <- as.formula(paste("~", paste(specs, collapse = " * "),
-                              if (length(by)) paste("|", paste(by, collapse = " * ")) else ""))
-  emm <- if (is.null(at)) emmeans(fit, formula) else emmeans(fit, formula, at = at)
+  emm <- emm_at(fit, specs, by, at)
   list(specs = specs, by = by, at = at, emm = emm,
        table = columns(summary(emm, infer = c(TRUE, FALSE))))
 }

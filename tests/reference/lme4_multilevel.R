@@ -43,6 +43,7 @@
 suppressPackageStartupMessages(library(lmerTest))
 suppressPackageStartupMessages(library(emmeans))
 suppressPackageStartupMessages(library(jsonlite))
+source("tests/reference/common.R")
 
 simulate_therapists <- function() {
   set.seed(14)
@@ -66,35 +67,6 @@ simulate_therapists <- function() {
              arm = arm[t_of], time = rows$time, phq9_total = y)
 }
 
-summarise_fit <- function(fit) {
-  coefs <- summary(fit)$coefficients
-  vc <- as.data.frame(VarCorr(fit))
-  re <- as.data.frame(ranef(fit, condVar = TRUE))
-  list(
-    terms = rownames(coefs),
-    estimate = unname(coefs[, "Estimate"]),
-    se = unname(coefs[, "Std. Error"]),
-    df = unname(coefs[, "df"]),
-    varcorr = list(grp = vc$grp, var1 = vc$var1, var2 = vc$var2, vcov = vc$vcov,
-                   sdcor = vc$sdcor),
-    theta = unname(getME(fit, "theta")),
-    loglik = as.numeric(logLik(fit)),
-    aic = AIC(fit),
-    bic = BIC(fit),
-    nobs = nobs(fit),
-    ngrps = as.list(ngrps(fit)),
-    singular = isSingular(fit),
-    reml = isREML(fit),
-    lme4_messages = as.list(fit@optinfo$conv$lme4$messages),
-    ranef = lapply(split(re, re$grpvar), function(rows) {
-      rows <- rows[rows$grp %in% head(sort(unique(as.character(rows$grp))), 3), ]
-      list(term = as.character(rows$term), level = as.character(rows$grp),
-           mode = rows$condval, sd = rows$condsd)
-    }),
-    fitted = unname(head(fitted(fit), 10))
-  )
-}
-
 write.csv(simulate_therapists(), "tests/reference/therapists.csv", row.names = FALSE)
 write.csv(Penicillin, "tests/reference/penicillin.csv", row.names = FALSE)
 
@@ -104,12 +76,12 @@ trial$arm <- factor(trial$arm, levels = c("control", "cbt"))
 penicillin <- read.csv("tests/reference/penicillin.csv")
 
 three_level <- phq9_total ~ time * arm + (time | participant_id) + (1 | therapist)
-tight <- lmerControl(optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14, xtol_rel = 1e-12,
-                                    ftol_rel = 1e-15, maxeval = 1e5))
+tight_header <- lmerControl(optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14, xtol_rel = 1e-12,
+                                           ftol_rel = 1e-15, maxeval = 1e5))  # the tolerances of the header
 three_level_fit <- lmer(three_level, trial, REML = TRUE)
 two_level_fit <- lmer(phq9_total ~ time * arm + (time | participant_id), trial, REML = TRUE)
 lrt <- anova(two_level_fit, three_level_fit)
-tight_fit <- lmer(three_level, trial, REML = TRUE, control = tight)
+tight_fit <- lmer(three_level, trial, REML = TRUE, control = tight_header)
 means <- emmeans(tight_fit, ~ arm | time, at = list(time = 4), lmer.df = "satterthwaite")
 grid <- as.data.frame(summary(means))
 contrasts <- as.data.frame(summary(contrast(means, "trt.vs.ctrl", adjust = "none")))

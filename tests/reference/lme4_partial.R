@@ -10,7 +10,7 @@
 # in_therapist is 1 for participants with a therapist and the others share the label
 # "(none)"; rows with a missing phq9_total are dropped.
 #
-# Case (lmerTest::lmer, REML, tight optimiser tolerances as in lme4_multilevel.R)
+# Case (lmerTest::lmer, REML, tight optimiser tolerances: common.R)
 #   phq9_total ~ time * arm + (time | participant_id)
 #                + (0 + in_therapist + in_therapist:time | therapist)
 # Quantities: fixed effects (Estimate, Std. Error, Satterthwaite df),
@@ -19,13 +19,13 @@
 
 suppressPackageStartupMessages(library(lmerTest))
 suppressPackageStartupMessages(library(jsonlite))
+source("tests/reference/common.R")
 
 d <- read.csv("data/synthetic_therapists.csv", na.strings = "")
 d <- d[!is.na(d$phq9_total), ]
 d$in_therapist <- as.numeric(!is.na(d$therapist))
 d$therapist[is.na(d$therapist)] <- "(none)"
 d$arm <- factor(d$arm, levels = c("control", "cbt", "mindfulness"))
-tight <- lmerControl(optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14, xtol_rel = 1e-12, ftol_rel = 1e-15))
 
 fixed <- function(fit) {
   s <- summary(fit)$coefficients

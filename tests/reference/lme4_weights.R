@@ -32,37 +32,8 @@
 
 suppressPackageStartupMessages(library(lmerTest))
 suppressPackageStartupMessages(library(jsonlite))
+source("tests/reference/common.R")
 
-tight <- lmerControl(optCtrl = list(ftol_abs = 1e-15, ftol_rel = 1e-15, xtol_abs = 1e-12,
-                                    xtol_rel = 1e-12, maxeval = 1e6))
-
-summarise_fit <- function(fit) {
-  coefs <- summary(fit)$coefficients
-  vc <- as.data.frame(VarCorr(fit))
-  re <- as.data.frame(ranef(fit, condVar = TRUE))
-  list(
-    terms = rownames(coefs),
-    estimate = unname(coefs[, "Estimate"]),
-    se = unname(coefs[, "Std. Error"]),
-    df = unname(coefs[, "df"]),
-    varcorr = list(grp = vc$grp, var1 = vc$var1, var2 = vc$var2, vcov = vc$vcov,
-                   sdcor = vc$sdcor),
-    sigma = sigma(fit),
-    theta = unname(getME(fit, "theta")),
-    loglik = as.numeric(logLik(fit)),
-    aic = AIC(fit),
-    bic = BIC(fit),
-    nobs = nobs(fit),
-    reml = isREML(fit),
-    lme4_messages = as.list(fit@optinfo$conv$lme4$messages),
-    ranef = lapply(split(re, re$grpvar), function(rows) {
-      rows <- rows[rows$grp %in% head(sort(unique(as.character(rows$grp))), 3), ]
-      list(term = as.character(rows$term), level = as.character(rows$grp),
-           mode = rows$condval, sd = rows$condsd)
-    }),
-    fitted = unname(head(fitted(fit), 10))
-  )
-}
 
 id_number <- function(ids) as.integer(sub("^P", "", ids))
 

@@ -33,23 +33,12 @@ suppressPackageStartupMessages(library(lmerTest))
 suppressPackageStartupMessages(library(pbkrtest))
 suppressPackageStartupMessages(library(emmeans))
 suppressPackageStartupMessages(library(jsonlite))
+source("tests/reference/common.R")
 
 emm_options(lmer.df = "kenward-roger", pbkrtest.limit = 1e6)
-tight <- lmerControl(optCtrl = list(ftol_abs = 1e-15, ftol_rel = 1e-15, xtol_abs = 1e-12,
-                                    xtol_rel = 1e-12, maxeval = 1e6))
-
-columns <- function(frame) {
-  frame <- as.data.frame(frame)
-  for (name in names(frame)) {
-    if (is.factor(frame[[name]])) frame[[name]] <- as.character(frame[[name]])
-  }
-  as.list(frame)
-}
 
 emm_entry <- function(fit, specs, by = NULL, at = NULL, method = "trt.vs.ctrl") {
-  formula <- as.formula(paste("~", paste(specs, collapse = " * "),
-                              if (length(by)) paste("|", paste(by, collapse = " * ")) else ""))
-  emm <- if (is.null(at)) emmeans(fit, formula) else emmeans(fit, formula, at = at)
+  emm <- emm_at(fit, specs, by, at)
   list(specs = specs, by = by, at = at, method = method,
        emmeans = columns(summary(emm, infer = c(TRUE, FALSE))),
        contrast = columns(summary(contrast(emm, method = method, adjust = "none"), infer = TRUE)))
