@@ -205,12 +205,13 @@ def test_nullable_dtypes_give_the_same_fit(fits):
     assert np.allclose(fit.fixed["estimate"], fits["attacks"].fixed["estimate"], atol=0.05)
 
 
-def test_several_random_terms_are_left_to_part_one():
+def test_several_random_terms_refuse_agq():
+    """Several terms are fitted (tests/test_glmm_multilevel.py), by the Laplace approximation only, as lme4."""
     data = sim_trial().assign(therapist=lambda d: d["participant_id"].str[-1])
-    with pytest.raises(NotImplementedError, match="issue 14, part 1"):
-        mixed.fit_glmm(data, "recovered ~ time + (1 | participant_id) + (1 | therapist)")
-    with pytest.raises(NotImplementedError, match="issue 14, part 1"):
-        mixed.fit_glmm(data, "recovered ~ time + (time || participant_id)")
+    with pytest.raises(ValueError, match="single, scalar random-effects term"):
+        mixed.fit_glmm(data, "recovered ~ time + (1 | participant_id) + (1 | therapist)", nagq=5)
+    with pytest.raises(ValueError, match="single, scalar random-effects term"):
+        mixed.fit_glmm(data, "recovered ~ time + (time || participant_id)", nagq=5)
 
 
 def test_agq_needs_one_scalar_random_effect():

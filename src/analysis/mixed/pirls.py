@@ -1,6 +1,11 @@
 r"""The numerical core of :func:`analysis.mixed.fit_glmm`: families and links, PIRLS, the Laplace
 approximation and adaptive Gauss-Hermite quadrature, their gradients, and lme4's convergence checks
 at the optimum (see :mod:`analysis.mixed.glmm` for the method).
+
+One random-effect term: dense Z, per-group blocks (``_GlmmData``, ``_pirls``, ``_Deviance``).
+Several terms: sparse Z and the blocked factor of :mod:`analysis.mixed.sparse` reweighted at
+each step (``_TermsData``, ``_terms_pirls``, ``_TermsDeviance``); both share the PIRLS loop
+(``_iterate``).
 """
 
 from __future__ import annotations
@@ -10,7 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize, special, stats
+from scipy import sparse as sp
+from scipy.sparse import spmatrix as sparse_matrix
 
+from . import sparse as _sparse
 from .deviance import (
     _backward_stack,
     _cholesky_stack,
@@ -303,31 +311,50 @@ def _pirls(theta: np.ndarray, data: _GlmmData, family: _Family, u: np.ndarray, b
         ``PIRLS_MAXIT`` steps.
     """
     lam = _lambda(theta, data.q)
+    u, beta, eta, converged = _iterate(
+        u, beta, eta, lambda eta, beta: _pwrss_step(lam, eta, data, family, beta, joint),
+        lambda u, beta: _linear_predictor(lam, data, u, beta),
+        lambda eta, u: _penalised_deviance(eta, u, data, family))
+    return _Mode(u, beta, eta, _m_factor(data.Z @ lam, family.weights(eta, data.weights), data), converged)
+
+
+def _iterate(u, beta, eta, step, predictor, penalised, polish: int = 0):
+    """The PIRLS loop of :func:`_pirls` and :func:`_terms_pirls`: steps, step halving, convergence.
+
+    ``step(eta, beta)`` gives the next (u, beta), ``predictor(u, beta)`` the linear
+    predictor, ``penalised(eta, u)`` the penalised deviance. Without a starting ``eta``
+    it starts from ``u`` and ``beta`` (or ``u = 0`` where their deviance is not finite).
+    After convergence ``polish`` more steps are taken: each squares the (already tiny)
+    error of a Newton iterate, so that the deviance is exact to rounding, as the
+    finite differences of the several-term searches need.
+    """
     old, converged = np.inf, False
     if eta is None:
-        eta = _linear_predictor(lam, data, u, beta)
-        old = _penalised_deviance(eta, u, data, family)
+        eta = predictor(u, beta)
+        old = penalised(eta, u)
         if not np.isfinite(old):  # the warm start overflows at this theta: start from u = 0
             u = np.zeros_like(u)
-            eta = _linear_predictor(lam, data, u, beta)
-            old = _penalised_deviance(eta, u, data, family)
+            eta = predictor(u, beta)
+            old = penalised(eta, u)
     for _ in range(PIRLS_MAXIT):
         try:
-            new_u, new_beta = _pwrss_step(lam, eta, data, family, beta, joint)
+            new_u, new_beta = step(eta, beta)
         except np.linalg.LinAlgError:  # weights so extreme that R_X is singular: stop, not converged
             break
         for _ in range(STEP_HALVINGS + 1):
-            new_eta = _linear_predictor(lam, data, new_u, new_beta)
-            pdev = _penalised_deviance(new_eta, new_u, data, family)
+            new_eta = predictor(new_u, new_beta)
+            pdev = penalised(new_eta, new_u)
             if pdev <= old or abs(old - pdev) < PIRLS_TOL * abs(pdev):
                 break
             new_u, new_beta = (u + new_u) / 2, (beta + new_beta) / 2
         u, beta, eta = new_u, new_beta, new_eta
         if abs(old - pdev) < PIRLS_TOL * abs(pdev):
             converged = True
-            break
+            if polish <= 0:
+                break
+            polish -= 1
         old = pdev
-    return _Mode(u, beta, eta, _m_factor(data.Z @ lam, family.weights(eta, data.weights), data), converged)
+    return u, beta, eta, converged
 
 
 def _laplace(mode: _Mode, data: _GlmmData, family: _Family) -> float:
@@ -516,13 +543,16 @@ class _Deviance:
         return _hessian(self.laplace_gradient, pars)
 
 
-def _minimise(fun_and_grad, start: np.ndarray, scale: np.ndarray, n_theta: int, q: int, gtol: float):
+def _minimise(fun_and_grad, start: np.ndarray, scale: np.ndarray, n_theta: int, q: int, gtol: float,
+              diagonal_of: np.ndarray | None = None):
     """Minimise over ``start + scale @ x`` by BFGS, then flip Lambda's columns to a positive diagonal.
 
     ``scale`` whitens the search (unit curvature of the deviance along its columns),
     so that BFGS starts with Newton-sized steps; a first unit step along theta could
     otherwise land on theta = 0, where the deviance (even in theta) is stationary.
     ``gtol`` bounds the whitened gradient at the optimum (in units of the deviance).
+    ``diagonal_of`` gives, for each element of theta, the element on the diagonal of
+    its column of Lambda (several terms); by default theta is one q x q triangle.
     """
     def whitened(x):
         value, grad = fun_and_grad(start + scale @ x)
@@ -531,9 +561,13 @@ def _minimise(fun_and_grad, start: np.ndarray, scale: np.ndarray, n_theta: int, 
     found = optimize.minimize(whitened, np.zeros(len(start)), jac=True, method="BFGS",
                               options={"gtol": gtol, "maxiter": 1000})
     pars = start + scale @ found.x
-    rows, cols = np.tril_indices(q)
-    signs = np.sign(pars[:n_theta][rows == cols])
-    pars[:n_theta] *= np.where(signs == 0, 1.0, signs)[cols]
+    if diagonal_of is None:
+        rows, cols = np.tril_indices(q)
+        signs = np.sign(pars[:n_theta][rows == cols])
+        pars[:n_theta] *= np.where(signs == 0, 1.0, signs)[cols]
+    else:
+        signs = np.sign(pars[diagonal_of])
+        pars[:n_theta] *= np.where(signs == 0, 1.0, signs)
     return pars, found
 
 
@@ -545,11 +579,18 @@ def _whitening(hessian: np.ndarray) -> np.ndarray:
         return np.diag(1 / np.sqrt(np.maximum(np.abs(np.diag(hessian)), 1e-8)))
 
 
-def _boundary(fun: Callable[[np.ndarray], float], pars: np.ndarray, q: int) -> np.ndarray:
-    """lme4's ``check.boundary``: a diagonal theta within ``BOUNDARY_TOL`` of 0 is set to 0 if that is no worse."""
-    rows, cols = np.tril_indices(q)
+def _boundary(fun: Callable[[np.ndarray], float], pars: np.ndarray, q: int,
+              diagonal: np.ndarray | None = None) -> np.ndarray:
+    """lme4's ``check.boundary``: a diagonal theta within ``BOUNDARY_TOL`` of 0 is set to 0 if that is no worse.
+
+    ``diagonal`` marks the elements of theta on Lambda's diagonal (several terms); by
+    default theta is one q x q triangle.
+    """
+    if diagonal is None:
+        rows, cols = np.tril_indices(q)
+        diagonal = rows == cols
     best, value = pars.copy(), fun(pars)
-    for k in np.flatnonzero(rows == cols):
+    for k in np.flatnonzero(diagonal):
         if 0 < best[k] < BOUNDARY_TOL:
             trial = best.copy()
             trial[k] = 0.0
@@ -635,3 +676,201 @@ def _cov_beta(hessian: np.ndarray, rx: np.ndarray, n_theta: int) -> tuple[np.nda
     except np.linalg.LinAlgError:
         pass
     return np.linalg.inv(rx), [RX_FALLBACK]
+
+
+# --- several random-effect terms: PIRLS on the sparse Z and the blocked factor of sparse.py ---------
+
+
+@dataclass(frozen=True)
+class _TermsData:
+    r"""Response, X and the sparse Z of a model with several random-effect terms (rows in data order).
+
+    ``model`` is :func:`analysis.mixed.sparse._model` of the terms (in lme4's order): its
+    Lambda pattern is reused, its cross-products replaced at each PIRLS step by those of
+    the working weights (:func:`analysis.mixed.sparse._reweighted`). ``Z1`` holds the
+    first term's columns of Z, ``Z2`` the others'; ``lam_pattern`` the rows, columns
+    and theta element of each non-zero of :math:`\Lambda`; ``diagonal_of`` the element of
+    theta on the diagonal of each element's column, ``diagonal`` the diagonal elements.
+    """
+
+    y: np.ndarray
+    weights: np.ndarray
+    X: np.ndarray
+    offset: np.ndarray
+    Z: sparse_matrix
+    Z1: sparse_matrix
+    Z2: sparse_matrix
+    first_X: np.ndarray
+    first_codes: np.ndarray
+    model: object
+    lam_pattern: tuple
+    diagonal_of: np.ndarray
+    diagonal: np.ndarray
+
+    @property
+    def q(self) -> int:
+        return self.Z.shape[1]
+
+    @property
+    def n_theta(self) -> int:
+        return len(self.diagonal)
+
+    def lam(self, theta: np.ndarray) -> sparse_matrix:
+        rows, cols, index = self.lam_pattern
+        return sp.csr_matrix((theta[index], (rows, cols)), shape=(self.q, self.q))
+
+    def products(self, weights: np.ndarray, response: np.ndarray):
+        """:func:`analysis.mixed.sparse._reweighted` cross-products of (X, response) with row weights."""
+        return _sparse._reweighted(self.model, self.Z1, self.Z2, self.first_X, self.first_codes,
+                                   np.column_stack([self.X, response]), weights)
+
+
+@dataclass(frozen=True)
+class _TermsMode:
+    """The spherical modes ``u`` (Z's column order) at (theta, beta), and the factor of M at their weights."""
+
+    u: np.ndarray
+    beta: np.ndarray
+    eta: np.ndarray
+    factor: object
+    products: object
+    converged: bool
+
+
+def _terms_step(theta, eta, data: _TermsData, family: _Family, beta, joint):
+    r"""One PIRLS step (as :func:`_pwrss_step`) with the blocked sparse factor of :math:`\Lambda'Z'VZ\Lambda + I`.
+
+    ``joint``: ``beta`` from the Schur complement :math:`R_X'R_X` of the penalised
+    weighted least-squares system (as ``sparse._gls``), then ``u`` given ``beta``.
+    """
+    score, info, _ = family.derivatives(eta, data.y, data.weights)
+    z = eta - data.offset - (0 if joint else data.X @ beta) + np.divide(score, info, out=np.zeros_like(score),
+                                                                         where=info > 0)
+    products = data.products(info, z)
+    try:
+        factor = _sparse._factor(theta, products)
+    except (RuntimeError, ValueError) as exc:  # SuperLU on non-finite weights
+        raise np.linalg.LinAlgError(str(exc)) from None
+    combine = np.zeros(data.X.shape[1] + 1)
+    combine[-1] = 1.0
+    if joint:
+        z1, z2 = _sparse._forward(factor, products.ZtXy1, products.ZtXy2)
+        gram = products.XytXy - z1.T @ z1 - z2.T @ factor.schur.solve(z2)
+        beta = np.linalg.solve(gram[:-1, :-1], gram[:-1, -1])
+        combine[:-1] = -beta
+    u = _sparse._spherical_solve(factor, products.ZtXy1 @ combine, products.ZtXy2 @ combine)
+    if not np.all(np.isfinite(u)):
+        raise np.linalg.LinAlgError("non-finite modes")
+    return u, beta
+
+
+def _terms_pirls(theta: np.ndarray, data: _TermsData, family: _Family, u: np.ndarray, beta: np.ndarray,
+                 joint: bool, eta: np.ndarray | None = None) -> _TermsMode:
+    """:func:`_pirls` for several terms, polished one step past ``PIRLS_TOL`` (see :func:`_iterate`)."""
+    lam = data.lam(theta)
+    u, beta, eta, converged = _iterate(
+        u, beta, eta, lambda eta, beta: _terms_step(theta, eta, data, family, beta, joint),
+        lambda u, beta: data.offset + data.X @ beta + data.Z @ (lam @ u),
+        lambda eta, u: _penalised_deviance(eta, u, data, family), polish=1)
+    products = data.products(family.weights(eta, data.weights), np.zeros(len(eta)))
+    try:
+        factor = _sparse._factor(theta, products)
+    except (RuntimeError, ValueError):
+        factor, converged = None, False
+    return _TermsMode(u, beta, eta, factor, products, converged)
+
+
+def _terms_laplace(mode: _TermsMode, data: _TermsData, family: _Family) -> float:
+    """lme4's Laplace deviance -2 log p(y | u) + ||u||^2 + log|M| at the mode (M from the blocked factor)."""
+    mu = family.linkinv(mode.eta)
+    return float(-2 * np.sum(family.log_density(data.y, mu, data.weights)) + np.sum(mode.u ** 2)
+                 + mode.factor.logdet)
+
+
+def _terms_rx(mode: _TermsMode) -> np.ndarray:
+    r""":math:`R_X'R_X = X'WX - X'WZ\Lambda M^{-1}\Lambda'Z'WX` at the mode, lme4's working weights."""
+    products = mode.products
+    z1, z2 = _sparse._forward(mode.factor, products.ZtXy1[:, :-1], products.ZtXy2[:, :-1])
+    return products.XytXy[:-1, :-1] - z1.T @ z1 - z2.T @ mode.factor.schur.solve(z2)
+
+
+class _TermsDeviance:
+    """:class:`_Deviance` for several terms: the same warm starts, finite-difference derivatives.
+
+    The deviance is exact to rounding (PIRLS polished past ``PIRLS_TOL``), so central
+    differences give its gradient (step ``GRADIENT_STEP``) and, as lme4's ``deriv12``,
+    its Hessian (step ``DERIV_DELTA``).
+    """
+
+    def __init__(self, data: _TermsData, family: _Family):
+        self.data, self.family = data, family
+        self.n_theta = data.n_theta
+        self.u = np.zeros(data.q)
+        self.beta = np.zeros(data.X.shape[1])
+        self.lowest = {True: np.inf, False: np.inf}
+
+    def start(self) -> np.ndarray:
+        """lme4's first PIRLS from the linear predictor of ``mustart``; returns lme4's start theta."""
+        data = self.data
+        theta = data.diagonal.astype(float)
+        mustart = ((data.weights * data.y + 0.5) / (data.weights + 1) if self.family.name == "binomial"
+                   else data.y + 0.1)
+        mode = _terms_pirls(theta, data, self.family, self.u, self.beta, joint=True,
+                            eta=self.family.linkfun(mustart))
+        self.u, self.beta = mode.u, mode.beta
+        return theta
+
+    def evaluate(self, pars: np.ndarray, joint: bool = False) -> tuple[_TermsMode, float]:
+        """Modes and Laplace deviance at (theta, beta), or at theta with beta from PIRLS when ``joint``."""
+        theta = pars[:self.n_theta]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            mode = _terms_pirls(theta, self.data, self.family, self.u, self.beta if joint else pars[self.n_theta:],
+                                joint)
+            value = _terms_laplace(mode, self.data, self.family) if mode.converged else np.inf
+        if not np.isfinite(value):
+            return mode, np.inf
+        if value <= self.lowest[joint] + WARM_MARGIN:
+            self.u, self.beta = mode.u, mode.beta
+            self.lowest[joint] = min(self.lowest[joint], value)
+        return mode, value
+
+    def stage1(self, theta: np.ndarray) -> float:
+        return self.evaluate(theta, joint=True)[1]
+
+    def stage2(self, pars: np.ndarray) -> float:
+        return self.evaluate(pars)[1]
+
+    def stage1_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        return _with_gradient(self.stage1, theta)
+
+    def stage2_and_gradient(self, pars: np.ndarray) -> tuple[float, np.ndarray]:
+        return _with_gradient(self.stage2, pars)
+
+
+def _with_gradient(fun: Callable[[np.ndarray], float], x: np.ndarray) -> tuple[float, np.ndarray]:
+    """The value and central-difference gradient (zero where the value is not finite, so the line search steps back)."""
+    value = fun(x)
+    if not np.isfinite(value):
+        return value, np.zeros(len(x))
+    gradient = _central_gradient(fun, x, GRADIENT_STEP)
+    return value, np.where(np.isfinite(gradient), gradient, 0.0)
+
+
+def _derivatives(fun: Callable[[np.ndarray], float], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Gradient and Hessian by central differences with step ``DERIV_DELTA`` (as lme4's ``deriv12``).
+
+    The mixed second differences use :math:`f(x \pm (e_i + e_j))` with the evaluations
+    along the axes, :math:`1 + 2n + n(n-1)` evaluations where ``deriv12`` takes
+    :math:`1 + 2n + 2n(n-1)`; both err by :math:`O(\delta^2)`.
+    """
+    n, delta = len(x), DERIV_DELTA
+    steps = delta * np.eye(n)
+    at_x = fun(x)
+    up = np.array([fun(x + step) for step in steps])
+    down = np.array([fun(x - step) for step in steps])
+    hessian = np.diag((up - 2 * at_x + down) / delta ** 2)
+    for j in range(n):
+        for i in range(j):
+            both = fun(x + steps[i] + steps[j]) + fun(x - steps[i] - steps[j])
+            hessian[i, j] = hessian[j, i] = (both - up[i] - up[j] - down[i] - down[j] + 2 * at_x) / (2 * delta ** 2)
+    return (up - down) / (2 * delta), hessian

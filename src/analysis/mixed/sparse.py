@@ -43,7 +43,7 @@ non-zero; those entries are gathered from S^-1 solved a chunk of columns at a ti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import optimize, sparse
@@ -133,6 +133,8 @@ class _Factor:
         The factor of :math:`S = A_{22} - M'M`.
     logdet : float
         :math:`\log|A|`.
+    low_inverse : numpy.ndarray
+        :math:`L_{11}^{-1}` per level (k1 x k1 x levels), for :func:`_spherical_solve`.
     """
 
     T: sparse.bsr_matrix
@@ -140,6 +142,7 @@ class _Factor:
     lambda2: sparse.csc_matrix
     schur: SuperLU
     logdet: float
+    low_inverse: np.ndarray | None = None
 
 
 def _model(design: _TermsDesign) -> _Model:
@@ -193,7 +196,7 @@ def _factor(theta: np.ndarray, model: _Model) -> _Factor:
     S = (lam2.T @ model.ZtZ22 @ lam2 + sparse.identity(model.q2) - M.T @ M).tocsc()
     schur = splu(S, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
     logdet = 2 * sum(np.log(low[j, j]).sum() for j in range(k1)) + np.log(np.abs(schur.U.diagonal())).sum()
-    return _Factor(T=T, M=M, lambda2=lam2, schur=schur, logdet=float(logdet))
+    return _Factor(T=T, M=M, lambda2=lam2, schur=schur, logdet=float(logdet), low_inverse=inverse)
 
 
 def _block_diagonal(stack: np.ndarray) -> sparse.bsr_matrix:
@@ -210,6 +213,40 @@ def _forward(factor: _Factor, v1: np.ndarray, v2: np.ndarray) -> tuple[np.ndarra
     """
     z1 = factor.T @ v1
     return z1, factor.lambda2.T @ v2 - factor.M.T @ z1
+
+
+def _spherical_solve(factor: _Factor, v1: np.ndarray, v2: np.ndarray) -> np.ndarray:
+    r""":math:`A^{-1}\Lambda' v` (all random effects, Z's column order) for :math:`v = (v_1, v_2)`.
+
+    After :func:`_forward`, :math:`u_2 = S^{-1} z_2` and :math:`u_1 = L_{11}'^{-1}(z_1 - M u_2)`
+    (the spherical modes of PIRLS in :mod:`analysis.mixed.pirls`).
+    """
+    z1, z2 = _forward(factor, v1, v2)
+    u2 = factor.schur.solve(z2)
+    inverse = factor.low_inverse
+    k1, levels = inverse.shape[0], inverse.shape[2]
+    rest = (z1 - factor.M @ u2).reshape(levels, k1, *z1.shape[1:])
+    u1 = np.einsum("ijg,gi...->gj...", inverse, rest).reshape(z1.shape)
+    return np.concatenate([u1, u2])
+
+
+def _reweighted(model: _Model, Z1: sparse.csc_matrix, Z2: sparse.csc_matrix, first_X: np.ndarray,
+                first_codes: np.ndarray, Xy: np.ndarray, weights: np.ndarray) -> _Model:
+    r"""The cross-products of :func:`_model` with row weights: :math:`Z'WZ`, :math:`Z'W(X, y)`, ...
+
+    ``model`` supplies Lambda's pattern; ``Z1``, ``Z2`` are the first term's and the other
+    terms' columns of Z, ``first_X`` and ``first_codes`` the first term's model matrix and
+    levels, ``weights`` (>= 0) the diagonal of W. :func:`_factor` of the result factors
+    :math:`\Lambda'Z'WZ\Lambda + I`, the matrix of each PIRLS step of a generalized
+    linear mixed model (:mod:`analysis.mixed.pirls`; the linear model is W = I).
+    """
+    Z2w = Z2.copy()
+    Z2w.data = Z2w.data * weights[Z2w.indices]
+    WXy = weights[:, None] * Xy
+    levels = model.ZtZ11.shape[2]
+    return replace(model, ZtZ11=_per_level_products(first_X * np.sqrt(weights)[:, None], first_codes, levels),
+                   ZtZ12=(Z1.T @ Z2w).tocsr(), ZtZ22=(Z2.T @ Z2w).tocsc(), ZtXy1=Z1.T @ WXy, ZtXy2=Z2.T @ WXy,
+                   XytXy=Xy.T @ WXy, n=len(Xy))
 
 
 def _gls(varpar: np.ndarray, model: _Model):
