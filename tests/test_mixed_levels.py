@@ -107,6 +107,9 @@ def test_remission_is_the_binomial_glmm_of_scores_below_the_threshold(trial):
     assert fit.arms.startswith("arms: control (reference)")
     with pytest.raises(io.DataValidationError):
         mixed.remission(trial, "phq9_total", 100)  # every score below: a constant response
+    nested = mixed.remission(trial, "phq9_total", 5, cluster="therapist")
+    assert nested.formula == "remitted ~ time * arm + (1 | participant_id) + (0 + in_therapist | therapist)"
+    assert nested.ngroups == {"participant_id": 300, "therapist": 21}
 
 
 def test_model_table_takes_glmm_and_three_level_fits(trial, fits):

@@ -271,11 +271,13 @@ def adherence(data: pd.DataFrame, predictor: str = "gse_total", *,
 
 
 def remission(data: pd.DataFrame, outcome: str, threshold: float, *, time: str = "time", arm: str = "arm",
-              group: str = "participant_id", wave: str = "wave", nagq: int = 1) -> GlmmResult:
+              group: str = "participant_id", cluster: str | None = None, wave: str = "wave",
+              nagq: int = 1) -> GlmmResult:
     """Remission (outcome below a threshold, e.g. PHQ-9 < 5) over time by arm, a binomial GLMM.
 
     Fits ``remitted ~ time * arm + (1 | group)`` (logit link), where ``remitted`` is 1
-    at a wave where ``outcome < threshold``, else 0.
+    at a wave where ``outcome < threshold``, else 0; with a ``cluster``,
+    ``+ (1 | cluster)`` (partially nested: as in :func:`growth`).
 
     Parameters
     ----------
@@ -287,8 +289,11 @@ def remission(data: pd.DataFrame, outcome: str, threshold: float, *, time: str =
         Scores below it count as remission (PHQ-9 and GAD-7: 5).
     time, arm, group, wave : str
         As in :func:`growth`.
+    cluster : str, optional
+        Therapists or groups, a random intercept of their own (as in :func:`growth`).
     nagq : int, default 1
-        Laplace (1) or adaptive Gauss-Hermite points (as :func:`fit_glmm`).
+        Laplace (1) or adaptive Gauss-Hermite points (as :func:`fit_glmm`; one
+        random-effect term only).
 
     Returns
     -------
@@ -303,10 +308,13 @@ def remission(data: pd.DataFrame, outcome: str, threshold: float, *, time: str =
         As :func:`growth`; or when no score, or every score, is below the threshold
         (a constant response).
     """
-    frame = io.model_frame(data, numeric=[outcome, time], arm=arm, group=group, wave=_present(data, wave),
-                           who="remission")
-    rows = frame.data.assign(remitted=(frame.data[outcome] < threshold).astype(int))
-    return _glmm_family_fit(frame, rows, f"remitted ~ {_growth_terms(frame, time)} + (1 | {group})", nagq=nagq)
+    clusters = [cluster] if cluster else []
+    frame = io.model_frame(data, numeric=[outcome, time], optional=clusters, clusters=clusters, arm=arm,
+                           group=group, wave=_present(data, wave), who="remission")
+    rows, terms = (_cluster_terms(frame, group, cluster, None) if cluster
+                   else (frame.data, f"(1 | {group})"))
+    rows = rows.assign(remitted=(rows[outcome] < threshold).astype(int))
+    return _glmm_family_fit(frame, rows, f"remitted ~ {_growth_terms(frame, time)} + {terms}", nagq=nagq)
 
 
 def _glmm_family_fit(frame: io.ModelFrame, rows: pd.DataFrame, formula: str, **options) -> GlmmResult:
