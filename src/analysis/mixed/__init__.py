@@ -51,7 +51,8 @@ blockwise over groups), ``sparse`` (several random-effect terms), ``inference``
 (Satterthwaite's df), ``kenward`` (Kenward-Roger's adjusted covariance and df, as pbkrtest),
 ``estimands`` (:func:`emmeans`, :func:`contrast`, :func:`anova`), ``lmm``
 (:func:`fit_lmm`, :func:`lrt`), ``glmm`` (:func:`fit_glmm`, :class:`GlmmResult`: lme4's
-``glmer``) on ``pirls`` (families, PIRLS, Laplace, AGQ) and ``models`` (the model
+``glmer``) on ``pirls`` (families, PIRLS, Laplace, AGQ), ``mmrm`` (:func:`mmrm`,
+:class:`MmrmResult`: R's mmrm, a mixed model for repeated measures) and ``models`` (the model
 families on the trial-data contract). The public names are importable from
 ``analysis.mixed``.
 """
@@ -59,6 +60,7 @@ families on the trial-data contract). The public names are importable from
 from .estimands import anova, contrast, emmeans
 from .glmm import GlmmResult, fit_glmm
 from .lmm import ENGINES, fit_lmm, lrt
+from .mmrm import MmrmResult, mmrm
 from .models import (NO_CLUSTER, NO_FOLLOW_UP, SOURCES, adherence, caseload, cluster_icc, decompose, describe_effects,
                      effect_sizes, growth, lagged, level_ignored, model_table, remission, sources, within_between)
 from .result import LmmResult
@@ -66,4 +68,4 @@ from .result import LmmResult
 __all__ = ["LmmResult", "fit_lmm", "lrt", "GlmmResult", "fit_glmm", "decompose", "growth", "within_between",
            "lagged", "sources", "adherence", "effect_sizes", "caseload", "model_table", "describe_effects",
            "remission", "cluster_icc", "level_ignored", "SOURCES", "NO_FOLLOW_UP", "NO_CLUSTER", "ENGINES",
-           "emmeans", "contrast", "anova"]
+           "emmeans", "contrast", "anova", "mmrm", "MmrmResult"]

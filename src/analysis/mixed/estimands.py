@@ -33,6 +33,8 @@ from .formula import _code_names
 from .glmm import GlmmResult
 from .inference import _fit_variance_pieces, _Satterthwaite
 from .kenward import _kenward_roger, _KenwardRoger
+from .mmrm import DDF_METHODS as MMRM_DDF_METHODS
+from .mmrm import MmrmResult
 from .pirls import _family
 from .result import LmmResult
 
@@ -41,7 +43,7 @@ from .result import LmmResult
 DDF_METHODS = ("satterthwaite", "kenward-roger")
 
 #: lmerTest's names of the df methods in the heading of its anova table.
-ANOVA_METHODS = {"satterthwaite": "Satterthwaite's", "kenward-roger": "Kenward-Roger's"}
+ANOVA_METHODS = {"satterthwaite": "Satterthwaite's", "kenward-roger": "Kenward-Roger's", "residual": "residual df"}
 
 #: Contrast families of :func:`contrast` (emmeans' ``method``).
 CONTRAST_METHODS = ("trt.vs.ctrl", "pairwise")
@@ -85,7 +87,7 @@ PARENS = re.compile(r"-|\+|/|\*")
 
 
 def emmeans(fit: LmmResult | GlmmResult, specs: str | list[str], at: dict | None = None,
-            ddf: str = "satterthwaite", type: str = "link") -> pd.DataFrame:
+            ddf: str | None = None, type: str = "link") -> pd.DataFrame:
     """Estimated marginal means, as R's ``emmeans(fit, specs, at = at)`` with ``lmer.df = "satterthwaite"``.
 
     Parameters
@@ -98,7 +100,9 @@ def emmeans(fit: LmmResult | GlmmResult, specs: str | list[str], at: dict | None
         Values of the reference grid: column -> value or list of values. A numeric
         variable given several values joins the index (as emmeans' ``by``); a factor
         given levels is restricted to them.
-    ddf : {"satterthwaite", "kenward-roger"}, default "satterthwaite"
+    ddf : {"satterthwaite", "kenward-roger"}, optional
+        Default "satterthwaite"; for an MMRM fit (:func:`~analysis.mixed.mmrm`) its own ``ddf``
+        (or any of its methods, "residual" too, as mmrm's emmeans support).
         Denominator df: Satterthwaite's (lmerTest) or Kenward-Roger's (pbkrtest: the SE
         from its adjusted covariance, the df its ``Lb_ddf``, as emmeans' ``lmer.df =
         "kenward-roger"``; REML fits only, see :mod:`analysis.mixed.kenward`). A GLMM has none:
@@ -138,8 +142,9 @@ def emmeans(fit: LmmResult | GlmmResult, specs: str | list[str], at: dict | None
     enters at its mean over the fitted rows (as emmeans' ``.offset.``) unless
     ``at`` gives values for its column.
     """
+    ddf = _default_ddf(fit, ddf)
     _check_type(fit, type, ddf)
-    _check_ddf(ddf)
+    _check_ddf(ddf, fit)
     grid = _reference_grid(fit, specs, at)
     pieces = _pieces(fit, ddf)
     table = _linear_functions(grid.coef, fit, pieces)
@@ -155,7 +160,7 @@ def emmeans(fit: LmmResult | GlmmResult, specs: str | list[str], at: dict | None
 
 
 def contrast(fit: LmmResult | GlmmResult, specs: str | list[str], at: dict | None = None,
-             method: str = "trt.vs.ctrl", ddf: str = "satterthwaite",
+             method: str = "trt.vs.ctrl", ddf: str | None = None,
              adjust: str = "none", type: str = "link") -> pd.DataFrame:
     """Contrasts of estimated marginal means, as R's ``contrast(emmeans(...), method, adjust)``.
 
@@ -172,8 +177,8 @@ def contrast(fit: LmmResult | GlmmResult, specs: str | list[str], at: dict | Non
         With several factors in ``specs`` a level is their combination,
         labelled as emmeans does (``"cbt wave10"``: numeric-looking levels get
         their factor's name).
-    ddf : {"satterthwaite", "kenward-roger"}, default "satterthwaite"
-        Denominator df, as in :func:`emmeans`. A GLMM takes only
+    ddf : {"satterthwaite", "kenward-roger"}, optional
+        Denominator df, as in :func:`emmeans` (an MMRM fit's own by default). A GLMM takes only
         the default: its contrasts are z tests (df = inf), as emmeans'.
     adjust : {"none", "bonferroni", "holm", "dunnett"}, default "none"
         Multiplicity adjustment of the p-values and intervals within each ``by``
@@ -212,8 +217,9 @@ def contrast(fit: LmmResult | GlmmResult, specs: str | list[str], at: dict | Non
     """
     _check_choice("method", method, CONTRAST_METHODS)
     _check_choice("adjust", adjust, ADJUSTMENTS)
+    ddf = _default_ddf(fit, ddf)
     _check_type(fit, type, ddf)
-    _check_ddf(ddf)
+    _check_ddf(ddf, fit)
     grid = _reference_grid(fit, specs, at)
     ratio = _scale(fit, type, contrasts=True)[1]
     labels, coef, family = _contrast_rows(grid, method, "/" if ratio else "-")
@@ -232,7 +238,7 @@ def contrast(fit: LmmResult | GlmmResult, specs: str | list[str], at: dict | Non
     return table
 
 
-def anova(fit: LmmResult, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
+def anova(fit: LmmResult, type: int | str = 3, ddf: str | None = None) -> pd.DataFrame:
     """Type III F tests of the fixed-effect terms, as lmerTest's ``anova(fit, type = 3)``.
 
     Parameters
@@ -242,10 +248,11 @@ def anova(fit: LmmResult, type: int | str = 3, ddf: str = "satterthwaite") -> pd
     type : {3, "III"}, default 3
         SAS type III hypotheses, built as lmerTest builds them for treatment
         contrasts (patsy's default coding).
-    ddf : {"satterthwaite", "kenward-roger"}, default "satterthwaite"
-        Satterthwaite's (lmerTest's ``contestMD``) or Kenward-Roger's: pbkrtest's
-        ``KRmodcomp`` F, scaled by its ``F.scaling``, with its df, as lmerTest's
-        ``anova(ddf = "Kenward-Roger")`` reports it (REML fits only).
+    ddf : {"satterthwaite", "kenward-roger"}, optional
+        Default "satterthwaite" (an MMRM fit's own ``ddf``). Satterthwaite's (lmerTest's
+        ``contestMD``) or Kenward-Roger's: pbkrtest's ``KRmodcomp`` F, scaled by its
+        ``F.scaling``, with its df, as lmerTest's ``anova(ddf = "Kenward-Roger")`` reports
+        it (REML fits only).
 
     Returns
     -------
@@ -274,7 +281,8 @@ def anova(fit: LmmResult, type: int | str = 3, ddf: str = "satterthwaite") -> pd
                         "test of their logLik, or test the term's contrasts with contrast()")
     if type not in (3, "3", "III"):
         raise ValueError(f"type must be 3 (lmerTest's type III), got {type!r}")
-    _check_ddf(ddf)
+    ddf = _default_ddf(fit, ddf)
+    _check_ddf(ddf, fit)
     pieces = _pieces(fit, ddf)
     beta = fit.fixed["estimate"].to_numpy()
     rows = {name: _f_test(hypothesis, beta, pieces)
@@ -290,8 +298,15 @@ def _check_choice(name: str, value, choices: tuple) -> None:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
-def _check_ddf(ddf: str) -> None:
-    _check_choice("ddf", ddf, DDF_METHODS)
+def _check_ddf(ddf: str, fit=None) -> None:
+    _check_choice("ddf", ddf, tuple(MMRM_DDF_METHODS) if isinstance(fit, MmrmResult) else DDF_METHODS)
+
+
+def _default_ddf(fit, ddf: str | None) -> str:
+    """``ddf`` as given, else an MMRM fit's own method, else "satterthwaite"."""
+    if ddf is not None:
+        return ddf
+    return fit.ddf if isinstance(fit, MmrmResult) else "satterthwaite"
 
 
 def _check_type(fit: LmmResult | GlmmResult, type: str, ddf: str) -> None:
@@ -322,6 +337,8 @@ def _pieces(fit: LmmResult | GlmmResult, ddf: str) -> _Satterthwaite | _KenwardR
     model, asymptotic for a GLMM."""
     if isinstance(fit, GlmmResult):
         return _Asymptotic(fit.cov_beta.to_numpy())
+    if isinstance(fit, MmrmResult):
+        return fit.pieces(ddf)
     return _kenward_roger(fit) if ddf == "kenward-roger" else _fit_variance_pieces(fit)
 
 
