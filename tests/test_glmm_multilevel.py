@@ -155,11 +155,13 @@ def test_summary_lists_every_group(fits):
     assert "offset: log_days" in fits["crossed_poisson"].summary()
 
 
-def test_uncorrelated_terms_on_one_factor_give_one_table():
+def test_uncorrelated_terms_on_one_factor_give_one_table_as_lmm_fits():
     fit = mixed.fit_glmm(crossed(), "events ~ arm + stress + (stress || participant_id)", family="poisson",
                          offset="log_days", nagq=0)
     assert list(fit.varcorr["grp"]) == ["participant_id", "participant_id.1"]
-    assert list(fit.random_effects.columns) == ["Intercept", "stress"] and len(fit.random_effects) == 60
+    assert list(fit.random_effects) == ["participant_id"]  # a dict on the several-term path, as LmmResult
+    table = fit.random_effects["participant_id"]
+    assert list(table.columns) == ["Intercept", "stress"] and len(table) == 60
     assert fit.ngroups == {"participant_id": 60} and len(fit.theta) == 2
 
 

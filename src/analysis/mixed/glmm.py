@@ -143,7 +143,7 @@ class GlmmResult:
         Convergence, Hessian, covariance and singular-fit messages, as lme4's.
     random_effects : pandas.DataFrame or dict
         Conditional modes :math:`\Lambda\hat u` (lme4's ``ranef``), one row per
-        level; with several grouping factors a dict {grouping factor: table} in
+        level; with several random-effect terms a dict {grouping factor: table} in
         lme4's order, the terms of one factor side by side (as
         :attr:`analysis.mixed.LmmResult.random_effects`). The levels of an
         interaction or nested factor ``a:b`` are labelled ``"a-level:b-level"``.
@@ -788,7 +788,7 @@ def _terms_result(optimum: _Optimum, data: _TermsData, terms: list[_ReTerm], com
         converged=optimum.converged,
         singular=singular,
         warnings=messages,
-        random_effects=(next(iter(random_effects.values())) if len(random_effects) == 1 else random_effects),
+        random_effects=random_effects,
         cov_beta=pd.DataFrame(optimum.cov_beta, index=beta.index, columns=beta.index),
         fitted=pd.Series(mu, index=complete.index, name="fitted"),
         pearson_residuals=pd.Series(pearson, index=complete.index, name="pearson"),
