@@ -5,7 +5,8 @@ observed wave) and ``data/synthetic_trial_truth.json`` (every generating paramet
 and derived quantity, see :func:`analysis.simulate.trial`) at the repository root,
 and the same pair for ``synthetic_therapists``: a partially nested trial whose
 CBT and mindfulness patients are treated by therapists and whose control arm (a
-waitlist) has none.
+waitlist) has none; and for ``synthetic_mnar``: a trial whose dropout depends on the
+current, unobserved PHQ-9 score (missing not at random).
 The output is byte-for-byte deterministic: fixed seed, fixed float format, no
 index, ``\\n`` line ends, JSON with sorted keys.
 
@@ -23,6 +24,7 @@ from analysis import simulate
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 SETTINGS = {"n_per_arm": 150, "waves": 6, "seed": 20240601}
+MNAR_SETTINGS = {"n_per_arm": 150, "waves": 6, "seed": 20240603, "dropout_rate": 0.08, "dropout_mnar": 1.5}
 THERAPIST_SETTINGS = {"n_per_arm": 100, "waves": 6, "seed": 20240602, "therapists_per_arm": 10,
                       "therapist_intercept_sd": 1.5, "therapist_slope_sd": 0.1, "nesting": "partial"}
 FLOAT_FORMAT = "%.10g"
@@ -55,5 +57,6 @@ def write(directory: Path = DATA_DIR, name: str = "synthetic_trial",
 
 
 if __name__ == "__main__":
-    for written in [*write(), *write(name="synthetic_therapists", settings=THERAPIST_SETTINGS)]:
+    for written in [*write(), *write(name="synthetic_therapists", settings=THERAPIST_SETTINGS),
+                    *write(name="synthetic_mnar", settings=MNAR_SETTINGS)]:
         print(f"wrote {written}")

@@ -45,7 +45,7 @@ def frames() -> dict[str, pd.DataFrame]:
 
 
 def test_names_sorted_and_complete():
-    assert datasets.names() == sorted(REAL + ["se_symptom_meta", "synthetic_therapists", "synthetic_trial"])
+    assert datasets.names() == sorted(REAL + ["se_symptom_meta", "synthetic_mnar", "synthetic_therapists", "synthetic_trial"])
 
 
 @pytest.mark.parametrize("name", REAL)

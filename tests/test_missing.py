@@ -252,3 +252,41 @@ def test_bad_columns_are_named(mnar):
         missing.impute(data, m=2, outcome="phq9_total", covariates=["age"])
     with pytest.raises(io.DataValidationError, match="reference arm 'waitlist' is not in the data"):
         missing.reference_based(mnar, m=2, outcome="phq9_total", reference="waitlist")
+
+
+# --- who is missing: patterns, dropout hazard; the primary MMRM ---------------------------------
+
+def test_patterns_count_participants_by_observed_visits(trial):
+    table = missing.patterns(trial, "phq9_total")
+    observed = trial.dropna(subset=["phq9_total"])
+    complete = observed.groupby("participant_id")["wave"].nunique().eq(trial["wave"].nunique())
+    assert table.loc["oooooo", "total"] == complete.sum()
+    assert table["total"].sum() == trial["participant_id"].nunique()
+    assert table.loc["oooo..", "monotone"] and not table.loc["ooo.oo", "monotone"]
+    assert (table[["control", "cbt", "mindfulness"]].sum(axis=1) == table["total"]).all()
+
+
+def test_dropout_hazard_is_the_logistic_model_of_leaving_after_a_visit(mnar):
+    table = missing.dropout(mnar, "phq9_total", ["gse_total"])
+    rows = mnar.dropna(subset=["phq9_total", "gse_total"])
+    last = mnar.dropna(subset=["phq9_total"]).groupby("participant_id")["wave"].max()
+    rows = rows[rows["wave"] < mnar["wave"].max()].assign(
+        dropped=lambda d: (d["wave"] == d["participant_id"].map(last)).astype(int))
+    by_hand = smf.logit("dropped ~ gse_total + phq9_total + C(arm, Treatment('control'))", rows).fit(disp=0)
+    assert np.allclose(table["estimate"].to_numpy(), by_hand.params.to_numpy()[[0, 2, 3, 1]], rtol=1e-6)
+    assert np.isclose(table.loc["phq9_total", "odds_ratio"], np.exp(by_hand.params["phq9_total"]))
+    assert table.attrs["n_at_risk"] == len(rows) and table.attrs["n_dropped"] == rows["dropped"].sum()
+    assert table.loc["phq9_total", "ci_low"] > 1  # MNAR on the current score shows through the observed one
+    with pytest.raises(io.DataValidationError, match="nothing to model"):
+        missing.dropout(mnar[mnar["participant_id"].isin(last[last == last.max()].index)], "phq9_total")
+
+
+def test_primary_mmrm_adjusts_for_baseline_on_the_later_visits(trial):
+    fit = mixed.primary(trial, "phq9_total", covariates=["age"])
+    baseline = trial[trial["wave"] == 0].set_index("participant_id")["phq9_total"]
+    later = trial[(trial["wave"] > 0)].assign(phq9_total_baseline=lambda d: d["participant_id"].map(baseline))
+    later = later.dropna(subset=["phq9_total", "phq9_total_baseline"])
+    by_hand = mixed.mmrm(later, "phq9_total ~ phq9_total_baseline + age + C(wave) * arm", "participant_id", "wave")
+    pd.testing.assert_frame_equal(fit.fixed, by_hand.fixed)
+    end = mixed.contrast(fit, "arm", at={"wave": 5})
+    assert list(end.index) == ["cbt - control", "mindfulness - control"] and (end["estimate"] < 0).all()

@@ -517,6 +517,20 @@ def test_mixed_effects_notebook_runs(tmp_path, data, extra, words):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("data, extra, words", [
+    ("synthetic_mnar", {}, ["Kenward-Roger", "tipping_delta", "points worse than under MAR", "J2R", "odds_ratio", "fmi"]),
+    ("BtheB", {"outcome": "bdi", "se_instrument": None}, ["BDI-II", "BtheB - TAU", "CR"]),
+])
+def test_primary_analysis_notebook_runs(tmp_path, data, extra, words):
+    run = report.run_notebook("08_primary_analysis", {"data": data, "quick": True, **extra}, tmp_path)
+    assert run.ok, run.error
+    html = (tmp_path / "08_primary_analysis.html").read_text()
+    assert "Traceback" not in html
+    for word in words:
+        assert word in html
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("notebook, heading, example_key, example", [
     ("04_mediation", "JOBS II: job-search self-efficacy and depression", "jobs_acme", "jobs"),
     ("05_cross_lagged", "HELP: social support and depression", "help_y_on_x", "HELPfull"),

@@ -385,7 +385,8 @@ def test_bundled_synthetic_trial_is_reproducible(tmp_path):
     spec = importlib.util.spec_from_file_location("make_synthetic", ROOT / "scripts" / "make_synthetic.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    for name, settings in [("synthetic_trial", script.SETTINGS), ("synthetic_therapists", script.THERAPIST_SETTINGS)]:
+    for name, settings in [("synthetic_trial", script.SETTINGS), ("synthetic_therapists", script.THERAPIST_SETTINGS),
+                           ("synthetic_mnar", script.MNAR_SETTINGS)]:
         csv, truth = script.write(tmp_path, name, settings)
         assert csv.read_bytes() == (ROOT / "data" / f"{name}.csv").read_bytes()
         # The truth holds derived floats (e.g. item loadings) whose last digit follows the

@@ -142,7 +142,8 @@ def record(name: str, value) -> None:
     name : str
         Short stable key, e.g. ``"cbt_x_time"`` or ``"slope_corr"``.
     value : float, int, str, bool or None
-        The number or verdict; numpy scalars are converted.
+        The number or verdict; numpy scalars are converted, NaN and infinities
+        stored as None (JSON has neither).
     """
     from IPython.display import display
 
@@ -241,7 +242,7 @@ def _plain(value):
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
     if isinstance(value, float):
-        return float(f"{value:.8g}")
+        return float(f"{value:.8g}") if math.isfinite(value) else None  # JSON has no NaN or infinity
     if value is None or isinstance(value, (bool, int, str)):
         return value
     raise TypeError(f"record() takes a number, string, bool or None, got {type(value).__name__}")

@@ -9,6 +9,8 @@ r"""Missing outcomes in trials: multiple imputation, Rubin's rules and MNAR sens
   the last visit adjusted for baseline and covariates.
 * :func:`tipping_point`: delta-adjusted imputation (missing not at random) over a
   grid of shifts, the pooled effect per shift and where the conclusion tips.
+* :func:`patterns` and :func:`dropout`: missingness patterns by arm, and a discrete-time
+  dropout hazard on what was observed (does self-efficacy predict leaving?).
 * :func:`reference_based`: reference-based imputation (J2R, CR, CIR, MAR) after
   Carpenter, Roger and Kenward (2013), by a Gibbs sampler of a multivariate normal
   model per arm.
@@ -20,15 +22,17 @@ Layout
 ------
 ``layout`` (long table to the wide layout and back), ``result`` (:class:`Imputations`),
 ``fcs`` (chained equations), ``pooling`` (Rubin's rules), ``ancova``,
-``sensitivity`` (:func:`tipping_point`), ``reference`` (:func:`reference_based`).
+``sensitivity`` (:func:`tipping_point`), ``reference`` (:func:`reference_based`), ``dropout``
+(:func:`patterns`, :func:`dropout`).
 """
 
 from .ancova import ancova
+from .dropout import dropout, patterns
 from .fcs import impute
 from .pooling import pool, with_imputations
 from .reference import reference_based
 from .result import Imputations
 from .sensitivity import TippingPoint, tipping_point
 
-__all__ = ["Imputations", "TippingPoint", "ancova", "impute", "pool", "reference_based", "tipping_point",
-           "with_imputations"]
+__all__ = ["Imputations", "TippingPoint", "ancova", "dropout", "impute", "patterns", "pool", "reference_based",
+           "tipping_point", "with_imputations"]

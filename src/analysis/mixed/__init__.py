@@ -62,10 +62,11 @@ from .glmm import GlmmResult, fit_glmm
 from .lmm import ENGINES, fit_lmm, lrt
 from .mmrm import MmrmResult, mmrm
 from .models import (NO_CLUSTER, NO_FOLLOW_UP, SOURCES, adherence, caseload, cluster_icc, decompose, describe_effects,
-                     effect_sizes, growth, lagged, level_ignored, model_table, remission, sources, within_between)
+                     effect_sizes, growth, lagged, level_ignored, model_table, primary, remission, sources,
+                     within_between)
 from .result import LmmResult
 
 __all__ = ["LmmResult", "fit_lmm", "lrt", "GlmmResult", "fit_glmm", "decompose", "growth", "within_between",
            "lagged", "sources", "adherence", "effect_sizes", "caseload", "model_table", "describe_effects",
-           "remission", "cluster_icc", "level_ignored", "SOURCES", "NO_FOLLOW_UP", "NO_CLUSTER", "ENGINES",
+           "remission", "primary", "cluster_icc", "level_ignored", "SOURCES", "NO_FOLLOW_UP", "NO_CLUSTER", "ENGINES",
            "emmeans", "contrast", "anova", "mmrm", "MmrmResult"]

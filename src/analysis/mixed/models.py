@@ -4,6 +4,7 @@ lagged effects, sources of self-efficacy, adherence, effect sizes and a caseload
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -16,6 +17,7 @@ from .design import _require_columns
 from .formula import parse
 from .glmm import GlmmResult, fit_glmm
 from .lmm import fit_lmm
+from .mmrm import MmrmResult, mmrm
 from .result import LmmResult, _groups
 
 #: Reliable-change category of participants without a baseline and a later score.
@@ -112,6 +114,47 @@ def growth(data: pd.DataFrame, outcome: str, *, time: str = "time", arm: str = "
                            group=group, wave=_present(data, wave), who="growth")
     formula = f"{outcome} ~ {_growth_terms(frame, time)}"
     return _family_fit(frame, formula, group, time if random_slope else None, reml, cluster)
+
+
+def primary(data: pd.DataFrame, outcome: str, *, covariates: Sequence[str] = (), cov: str = "us",
+            ddf: str = "kenward-roger", arm: str = "arm", group: str = "participant_id",
+            wave: str = "wave") -> MmrmResult:
+    """A trial's primary analysis: the MMRM of the post-baseline outcome, adjusted for its baseline.
+
+    Fits :func:`analysis.mixed.mmrm` with ``outcome ~ baseline + covariates +
+    C(wave) * arm`` on the waves after the first, the visits' covariance ``cov``
+    (unstructured by default) and Kenward-Roger df; the arm difference at the last
+    visit is then ``contrast(fit, "arm", at={wave: last})``.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long trial data.
+    outcome : str
+        Column of the outcome, e.g. ``"phq9_total"``; its value at the first wave is
+        the baseline covariate ``{outcome}_baseline`` (participants without a
+        baseline value are left out, as in an ANCOVA-type MMRM).
+    covariates : sequence of str
+        Further baseline covariates (e.g. ``["age", "sex"]``).
+    cov, ddf : str
+        As :func:`analysis.mixed.mmrm`.
+    arm, group, wave : str
+        Columns of arm, participant and wave (the visit).
+
+    Returns
+    -------
+    MmrmResult
+    """
+    frame = io.model_frame(data, numeric=[wave], partial=[outcome], other=list(covariates), arm=arm, group=group,
+                           wave=wave, who="primary")
+    rows = frame.data
+    first = rows[wave].min()
+    baseline = rows.loc[rows[wave] == first].set_index(group)[outcome]
+    rows = rows.assign(**{f"{outcome}_baseline": rows[group].map(baseline)})
+    after = rows[(rows[wave] > first) & rows[outcome].notna() & rows[f"{outcome}_baseline"].notna()]
+    terms = " + ".join([f"{outcome}_baseline", *covariates, f"C({wave}) * {arm}" if frame.has_arms else f"C({wave})"])
+    fit = mmrm(after, f"{outcome} ~ {terms}", group, wave, cov=cov, ddf=ddf)
+    return replace(fit, warnings=tuple(frame.notes) + fit.warnings)
 
 
 def within_between(data: pd.DataFrame, outcome: str, predictor: str, *, time: str = "time",
