@@ -35,6 +35,11 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/bench_mixed.py
+	$(BIN)/python benchmarks/bench_multilevel.py
+	$(BIN)/python benchmarks/bench_glmm.py
+	$(BIN)/python benchmarks/bench_mmrm.py
+	$(BIN)/python benchmarks/bench_missing.py
+	$(BIN)/python benchmarks/coverage_missing.py
 	$(BIN)/python benchmarks/bench_bayes.py
 	$(BIN)/python benchmarks/coverage_mixed.py
 	$(BIN)/python benchmarks/bench_power.py
