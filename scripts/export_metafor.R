@@ -1,8 +1,9 @@
 #!/usr/bin/env Rscript
-# Export two meta-analytic data sets from metafor's companion package metadat.
+# Export three meta-analytic data sets from metafor's companion package metadat.
 #
 #   dat.bcg        -> data/dat_bcg.csv         (Colditz et al., 1994; 13 BCG trials)
 #   dat.molloy2014 -> data/dat_molloy2014.csv  (Molloy, O'Carroll & Ferguson, 2014; 16 studies)
+#   dat.assink2016 -> data/dat_assink2016.csv  (Assink et al., 2016; 100 effects in 17 studies)
 #
 # All columns are kept as they are. Output is deterministic: no row names,
 # 15 significant digits, "\n" line ends, UTF-8, missing values written as empty fields.
@@ -21,7 +22,7 @@ script_path <- function() {
 data_dir <- file.path(dirname(dirname(script_path())), "data")
 dir.create(data_dir, showWarnings = FALSE)
 
-exports <- list(dat_bcg = "dat.bcg", dat_molloy2014 = "dat.molloy2014")
+exports <- list(dat_bcg = "dat.bcg", dat_molloy2014 = "dat.molloy2014", dat_assink2016 = "dat.assink2016")
 
 for (stem in names(exports)) {
   frame <- get(exports[[stem]], envir = asNamespace("metadat"))

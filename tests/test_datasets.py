@@ -12,7 +12,7 @@ import pytest
 
 from analysis import datasets
 
-REAL = ["BtheB", "HELPfull", "dat_bcg", "dat_molloy2014", "jobs", "sleepstudy"]
+REAL = ["BtheB", "HELPfull", "dat_assink2016", "dat_bcg", "dat_molloy2014", "jobs", "sleepstudy"]
 
 SHAPES = {
     "BtheB": (100, 8),
@@ -20,6 +20,7 @@ SHAPES = {
     "sleepstudy": (180, 3),
     "dat_bcg": (13, 9),
     "dat_molloy2014": (16, 10),
+    "dat_assink2016": (100, 8),
     "HELPfull": (1472, 788),
 }
 
@@ -29,6 +30,7 @@ KEY_COLUMNS = {
     "sleepstudy": ["Reaction", "Days", "Subject"],
     "dat_bcg": ["trial", "author", "year", "tpos", "tneg", "cpos", "cneg", "ablat", "alloc"],
     "dat_molloy2014": ["authors", "year", "ni", "ri", "a_measure", "c_measure", "meanage"],
+    "dat_assink2016": ["study", "esid", "id", "yi", "vi", "pubstatus", "year", "deltype"],
     "HELPfull": ["ID", "TIME", "GROUP", "CES_D", "PSS_FR", "PSS_FA", "AGE", "A1"],
 }
 

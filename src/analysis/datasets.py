@@ -179,6 +179,26 @@ REGISTRY: dict[str, DatasetInfo] = {
         ),
         regenerate=_EXPORT_R,
     ),
+    "dat_assink2016": DatasetInfo(
+        file="dat_assink2016.csv",
+        description=(
+            "Prevalence of delinquent behaviour in young people and later criminal offending "
+            "(metafor/metadat dat.assink2016): 100 standardized mean differences from 17 "
+            "studies (study, esid within study, id), yi with sampling variance vi, and "
+            "moderators pubstatus (1 = published), year (centred publication year) and "
+            "deltype (type of delinquent behaviour: general, overt, covert). Several "
+            "effects per study: the three-level meta-analysis example."
+        ),
+        citation=(
+            "Assink, M., Van der Put, C. E., Hoeve, M., de Vries, S. L. A., Stams, G. J. J. "
+            "M., & Oort, F. J. (2016). Risk factors for persistent delinquent behavior "
+            "among juveniles: A meta-analytic review. Clinical Psychology Review, 42, "
+            "47-61. Assink, M., & Wibbelink, C. J. M. (2016). Fitting three-level "
+            "meta-analytic models in R: A step-by-step tutorial. The Quantitative Methods "
+            "for Psychology, 12(3), 154-174. Data via the R packages metafor and metadat."
+        ),
+        regenerate=_EXPORT_R,
+    ),
     "se_symptom_meta": DatasetInfo(
         file="se_symptom_meta.csv",
         description=(
