@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import scipy.linalg
 
-from analysis import meta
+from analysis import datasets, meta
 
 ROOT = Path(__file__).resolve().parents[1]
 REFDIR = ROOT / "tests" / "reference"
@@ -312,3 +312,19 @@ def test_rma_mv_omits_missing_outcomes_and_fixes_single_level_factors():
     single = meta.rma_mv("yi", "vi", data=assink.assign(all=1), random=["~ 1 | all", "~ 1 | study/esid"])
     assert single.sigma2["all"] == 0 and single.sigma2_fixed["all"] and single.parms == 3
     assert_close(single.sigma2.iloc[1:], fitted("assink_reml").sigma2, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_meta_analysis_notebook_fits_the_three_level_model_for_several_effects_per_study(tmp_path):
+    from analysis import report
+
+    params = {"meta_data": "dat_assink2016", "measure": "SMD", "columns": {}, "cluster": "study",
+              "moderators": None, "bayesian": False, "quick": True}
+    run = report.run_notebook("06_meta_analysis", params, tmp_path)
+    assert run.ok, run.error
+    numbers = report.recorded(tmp_path / "06_meta_analysis.ipynb")
+    data = datasets.load("dat_assink2016")
+    fit = meta.rma_mv("yi", "vi", data=data.assign(es_id=range(len(data))), random="~ 1 | study/es_id")
+    assert numbers["three_level_estimate"] == pytest.approx(fit.beta.iloc[0], rel=1e-7)
+    html = (tmp_path / "06_meta_analysis.html").read_text()
+    assert "three-level, CR2 robust" in html and "I² by level" in html and "Traceback" not in html

@@ -40,7 +40,8 @@ shares), ``uni`` (:func:`rma`), ``result`` (:class:`RmaResult`,
 :class:`RmaMvResult`), ``bias`` (:func:`egger`, :func:`trimfill`), ``influence``
 (leave-one-out and case diagnostics), ``blocks`` (blockwise linear algebra of a
 covariance that is block-diagonal by study), ``mv`` (:func:`rma_mv`,
-:func:`impute_covariance`), ``robust`` (:func:`robust`) and ``teaching``
+:func:`impute_covariance`), ``robust`` (:func:`robust`), ``mh`` (:func:`rma_mh`,
+:func:`rma_peto`: Mantel-Haenszel and Peto) and ``teaching``
 (:func:`back_transform`, :func:`against_published`). The public names are
 importable from ``analysis.meta``.
 """
@@ -49,6 +50,7 @@ from .bias import TRIMFILL_ESTIMATORS, EggerResult, TrimfillResult, egger, trimf
 from .escalc import MEASURES, effect_sizes, escalc
 from .influence import cooks_distance, influence, leave1out, rstudent
 from .inputs import FIXED, METHODS, T_TESTS, TESTS, MetaInputError
+from .mh import MH_MEASURES, RmaMhResult, rma_mh, rma_peto
 from .mv import MV_METHODS, MV_TESTS, impute_covariance, rma_mv
 from .result import RmaMvResult, RmaResult
 from .robust import RobustResult, robust
@@ -60,6 +62,7 @@ __all__ = [
     "FIXED",
     "MEASURES",
     "METHODS",
+    "MH_MEASURES",
     "MV_METHODS",
     "MV_TESTS",
     "TESTS",
@@ -67,6 +70,7 @@ __all__ = [
     "T_TESTS",
     "EggerResult",
     "MetaInputError",
+    "RmaMhResult",
     "RmaMvResult",
     "RmaResult",
     "RobustResult",
@@ -81,7 +85,9 @@ __all__ = [
     "influence",
     "leave1out",
     "rma",
+    "rma_mh",
     "rma_mv",
+    "rma_peto",
     "robust",
     "rstudent",
     "trimfill",
