@@ -47,6 +47,7 @@ importable from ``analysis.meta``.
 """
 
 from .bias import TRIMFILL_ESTIMATORS, EggerResult, TrimfillResult, egger, trimfill
+from .bias import FsnResult, PetPeeseResult, RanktestResult, RegtestResult, fsn, pet_peese, ranktest, regtest
 from .escalc import MEASURES, effect_sizes, escalc
 from .influence import cooks_distance, influence, leave1out, rstudent
 from .inputs import FIXED, METHODS, T_TESTS, TESTS, MetaInputError
@@ -58,6 +59,7 @@ from .teaching import BACK_TRANSFORMS, against_published, back_transform
 from .uni import rma
 
 __all__ = [
+    "FsnResult", "PetPeeseResult", "RanktestResult", "RegtestResult", "fsn", "pet_peese", "ranktest", "regtest",
     "BACK_TRANSFORMS",
     "FIXED",
     "MEASURES",

@@ -4,8 +4,9 @@ Both read like metafor's printed output and share, through :class:`FittedMeta`,
 the coefficient table, ``predict`` (confidence and prediction intervals) and the
 parts of ``summary`` that metafor prints alike (heterogeneity and moderator tests,
 the model results). Follow-ups of ``rma`` fits live in their own modules and are
-reached through methods: :mod:`.bias` (``egger``, ``trimfill``) and
-:mod:`.influence` (``leave1out``, ``influence``, ``rstudent``, ``cooks_distance``).
+reached through methods: :mod:`.bias` (``egger``, ``regtest``, ``trimfill``,
+``selmodel``) and :mod:`.influence` (``leave1out``, ``cumul``, ``permutest``,
+``influence``, ``rstudent``, ``cooks_distance``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ from scipy import stats
 from .inputs import FIXED, T_TESTS, MetaInputError, _level
 from .wls import moderator_index
 
+DEFAULT_STEPS = (0.025, 1)  # selmodel: the step of a one-step function (ignored by the other types)
+
 if TYPE_CHECKING:
-    from .bias import EggerResult, TrimfillResult
+    from .bias import EggerResult, RegtestResult, SelmodelResult, TrimfillResult
+    from .influence import PermutestResult
 
 __all__ = ["FittedMeta", "RmaMvResult", "RmaResult"]
 
@@ -218,6 +222,8 @@ class RmaResult(FittedMeta):
     warnings : list of str
         Everything that went wrong or needs a caveat: omitted studies, boundary
         estimates, non-convergence, Q-profile limits at the search bound.
+    ni : pandas.Series or None
+        Sample sizes, when given to :func:`rma` (``ni=``), indexed by study label.
     """
 
     beta: pd.Series
@@ -254,6 +260,7 @@ class RmaResult(FittedMeta):
     measure: str | None
     warnings: list[str]
     design_info: Any = field(default=None, repr=False)
+    ni: pd.Series | None = field(default=None, repr=False)
 
     # ----------------------------------------------------------------- views
 
@@ -290,6 +297,19 @@ class RmaResult(FittedMeta):
 
         return egger(self)
 
+    def regtest(self, model: str = "rma", predictor: str = "sei") -> RegtestResult:
+        """Regression test for funnel-plot asymmetry (``metafor::regtest``); see :func:`analysis.meta.bias.regtest`."""
+        from .bias import regtest
+
+        return regtest(self, model=model, predictor=predictor)
+
+    def selmodel(self, type: str = "stepfun", steps: Any = DEFAULT_STEPS, alternative: str = "greater"
+                 ) -> SelmodelResult:
+        """Selection model fitted by ML (``metafor::selmodel``); see :func:`analysis.meta.bias.selmodel`."""
+        from .bias import selmodel
+
+        return selmodel(self, type=type, steps=steps, alternative=alternative)
+
     def trimfill(self, side: str | None = None, estimator: str = "L0", maxiter: int = 100) -> TrimfillResult:
         """Duval and Tweedie's trim-and-fill method (``metafor::trimfill``); see :func:`analysis.meta.bias.trimfill`."""
         from .bias import trimfill
@@ -301,6 +321,18 @@ class RmaResult(FittedMeta):
         from .influence import leave1out
 
         return leave1out(self, transf=transf)
+
+    def cumul(self, order: Any = None, transf: Callable[[Any], Any] | None = None) -> pd.DataFrame:
+        """Cumulative meta-analysis (``metafor::cumul``); see :func:`analysis.meta.influence.cumul`."""
+        from .influence import cumul
+
+        return cumul(self, order=order, transf=transf)
+
+    def permutest(self, iter: int = 1000, seed: int | None = 0, exact: bool | None = None) -> PermutestResult:
+        """Permutation tests of the coefficients (``permutest.rma.uni``); see :func:`analysis.meta.influence.permutest`."""
+        from .influence import permutest
+
+        return permutest(self, iter=iter, seed=seed, exact=exact)
 
     def influence(self) -> pd.DataFrame:
         """Case diagnostics (``influence.rma.uni``); see :func:`analysis.meta.influence.influence`."""

@@ -49,7 +49,7 @@ __all__ = ["rma"]
 
 
 def rma(yi: Any, vi: Any, mods: Any = None, method: str = "REML", test: str = "z", level: float = 95,
-        data: pd.DataFrame | None = None, slab: Any = None) -> RmaResult:
+        data: pd.DataFrame | None = None, slab: Any = None, ni: Any = None) -> RmaResult:
     """Fit the meta-analytic fixed-, random- or mixed-effects model (``metafor::rma.uni``).
 
     Parameters
@@ -77,6 +77,10 @@ def rma(yi: Any, vi: Any, mods: Any = None, method: str = "REML", test: str = "z
         measure along.
     slab : array-like or str, optional
         Study labels (default 1..k).
+    ni : array-like or str, optional
+        Sample sizes (for ``regtest`` with a sample-size predictor), as metafor keeps
+        them. Default: ``data.attrs["ni"]`` where an :func:`escalc` table carries
+        them (one value per row), else none.
 
     Returns
     -------
@@ -101,13 +105,16 @@ def rma(yi: Any, vi: Any, mods: Any = None, method: str = "REML", test: str = "z
     if test not in TESTS:
         raise MetaInputError(f"unknown test {test!r}; choose one of {TESTS}")
     _level(level)
-    given = _aligned({"yi": yi, "vi": vi, "mods": mods, "slab": slab}, data)
-    yi, vi, mods, slab = given["yi"], given["vi"], given["mods"], given["slab"]
+    if ni is None and data is not None and len(np.atleast_1d(data.attrs.get("ni", []))) == len(data):
+        ni = np.asarray(data.attrs["ni"], dtype=float)
+    given = _aligned({"yi": yi, "vi": vi, "mods": mods, "slab": slab, "ni": ni}, data)
+    yi, vi, mods, slab, ni = given["yi"], given["vi"], given["mods"], given["slab"], given["ni"]
     y, _, _ = _numeric("yi", yi, data)
     v, v_raw, v_label = _numeric("vi", vi, data)
     labels = _unique(_series("slab", slab, data)[0].astype(str).to_numpy() if slab is not None
                      else np.arange(1, len(y) + 1).astype(str))
-    _same_length({"yi": y, "vi": v, "slab": labels})
+    n = _numeric("ni", ni, data)[0] if ni is not None else None
+    _same_length({"yi": y, "vi": v, "slab": labels} | ({"ni": n} if n is not None else {}))
     X, design_info = _model_matrix(mods, data, len(y))
     missing = np.isnan(y) | np.isnan(v) | np.isnan(X).any(axis=1)
     bad_v = (v <= 0) & ~missing
@@ -125,13 +132,15 @@ def rma(yi: Any, vi: Any, mods: Any = None, method: str = "REML", test: str = "z
     measure = data.attrs.get("measure") if data is not None else None
     Xk.index = labels[keep]
     return _fit(pd.Series(y[keep], index=labels[keep]), pd.Series(v[keep], index=labels[keep]), Xk,
-                method, test, level, profile=True, measure=measure, design_info=design_info, messages=messages)
+                method, test, level, profile=True, measure=measure, design_info=design_info, messages=messages,
+                ni=None if n is None else pd.Series(n[keep], index=labels[keep]))
 
 
 
 def _fit(y: pd.Series, v: pd.Series, X: pd.DataFrame, method: str, test: str, level: float, *, profile: bool,
-         measure: str | None = None, design_info: Any = None, messages: list[str] | None = None) -> RmaResult:
-    """The estimation behind :func:`rma`; ``profile`` adds the Q-profile limits and R2."""
+         measure: str | None = None, design_info: Any = None, messages: list[str] | None = None,
+         ni: pd.Series | None = None) -> RmaResult:
+    """The estimation behind :func:`rma`; ``profile`` adds the Q-profile limits and R2; ``ni`` is kept as given."""
     messages = list(messages or [])
     yv, vv, Xv = y.to_numpy(float), v.to_numpy(float), X.to_numpy(float)
     k, p = Xv.shape
@@ -174,7 +183,7 @@ def _fit(y: pd.Series, v: pd.Series, X: pd.DataFrame, method: str, test: str, le
         vb=pd.DataFrame(vb, index=names, columns=names), tau2=float(tau2), se_tau2=float(se_tau2),
         tau2_ci=tau2_ci, I2=i2, H2=h2, I2_ci=i2_ci, H2_ci=h2_ci, R2=r2, QE=qe, QEp=qep, QM=tests.QM,
         QMp=tests.QMp, QMdf=tests.QMdf, k=k, p=p, dof=dof, s2w=float(s2w), vt=vt, method=method, test=test,
-        level=level, yi=y, vi=v, X=X, measure=measure, warnings=messages, design_info=design_info,
+        level=level, yi=y, vi=v, X=X, measure=measure, warnings=messages, design_info=design_info, ni=ni,
     )
 
 
