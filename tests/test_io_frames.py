@@ -171,3 +171,11 @@ def test_arm_constant_checks_read_codes_as_arm_factor_does():
     assert frame.levels == ["0", "1"]
     long = data.assign(phq9_total=[5, 6, 7, 8, 9, 10]).drop(columns="y")
     assert list(io.validate(long)["arm"].cat.categories) == ["0", "1"]
+
+
+def test_text_covariates_that_are_numbers_become_numbers_as_read_csv_reads_them():
+    data = pd.DataFrame({"participant_id": [1, 2, 3], "age": ["36.5", "41", None], "site": ["A", "B", "A"]})
+    frame = io.model_frame(data, other=["site"], optional=["age"], group="participant_id")
+    assert frame.data["age"].dtype == float and frame.data["age"].tolist()[:2] == [36.5, 41.0]
+    assert frame.data["site"].tolist() == ["A", "B", "A"]
+    assert data["age"].tolist() == ["36.5", "41", None]  # the input is not changed

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import meta
+from analysis import datasets, meta
 
 bias = importlib.import_module("analysis.meta.bias")
 ROOT = Path(__file__).resolve().parents[1]
@@ -290,3 +290,12 @@ def test_permutest_bad_input():
         fitted("bcg").permutest(iter=1)
     with pytest.raises(meta.MetaInputError, match="exact permutation test needs"):
         fitted("symptom").permutest(exact=True)
+
+
+def test_escalc_keeps_the_sample_sizes_that_regtest_reads():
+    data = datasets.load("dat_bcg")
+    effects = meta.escalc("RR", data=data, ai="tpos", bi="tneg", ci="cpos", di="cneg")
+    assert np.array_equal(effects.attrs["ni"], (data[["tpos", "tneg", "cpos", "cneg"]].sum(axis=1)).to_numpy())
+    by_attrs = meta.rma("yi", "vi", data=effects).regtest(predictor="ni")
+    given = meta.rma("yi", "vi", data=effects, ni=effects.attrs["ni"]).regtest(predictor="ni")
+    assert by_attrs.zval == given.zval

@@ -88,8 +88,11 @@ def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Seque
     numeric : sequence of str
         Columns that must hold numbers (outcomes, time, covariates).
     other : sequence of str
-        Further columns used as they are (factors); pandas nullable dtypes become
-        plain NumPy ones, and categories without complete rows are dropped.
+        Further columns used as they are (factors, covariates); pandas nullable
+        dtypes become plain NumPy ones, text whose every value is a number (a
+        file's ``"36.5"``) becomes numbers, as R's ``read.csv`` reads it (write
+        ``C(x)`` in a formula for a factor coded by numbers), and categories
+        without complete rows are dropped.
     partial : sequence of str
         Numeric columns checked and converted like ``numeric`` whose missing values
         do not drop the row (e.g. an outcome lagged or modelled where observed).
@@ -150,7 +153,7 @@ def model_frame(data: pd.DataFrame, *, numeric: Sequence[str] = (), other: Seque
         problems += _weight_problems(data[weights], frame[weights], weights)
     for column in [*other, *optional]:
         if column not in keys and column not in numeric:
-            frame[column] = _plain_dtype(data[column])
+            frame[column] = _as_read(data[column])
     if wave is not None:
         frame[wave], bad = _waves(data[wave], wave)
         problems += bad
@@ -252,6 +255,17 @@ def _numbers(values: pd.Series, column: str) -> tuple[pd.Series, list[Problem]]:
 
 def _is_text(values: pd.Series) -> bool:
     return values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
+
+
+def _as_read(values: pd.Series) -> pd.Series:
+    """A factor or covariate column as a model takes it: text whose every value is a number (a file's
+    ``"36.5"``) as numbers, as R's ``read.csv`` reads it; else :func:`_plain_dtype`."""
+    plain = _plain_dtype(values)
+    if _is_text(plain) and plain.notna().any():
+        numbers, problems = _numbers(plain, str(values.name))
+        if not problems:
+            return numbers
+    return plain
 
 
 def _plain_dtype(values: pd.Series) -> pd.Series:

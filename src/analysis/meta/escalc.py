@@ -66,7 +66,8 @@ def escalc(measure: str, data: pd.DataFrame | None = None, *, add: float = 0.5, 
     Returns
     -------
     DataFrame
-        ``yi`` and ``vi`` (appended to ``data`` when given); ``attrs["measure"]``
+        ``yi`` and ``vi`` (appended to ``data`` when given); ``attrs["ni"]`` the
+        total sample sizes (for :meth:`RmaResult.regtest`'s ``ni`` predictors); ``attrs["measure"]``
         holds the measure. Missing inputs give missing ``yi``/``vi``, and so do
         infinite values (metafor recodes :math:`\pm\infty` to ``NA``).
 
@@ -112,7 +113,17 @@ def escalc(measure: str, data: pd.DataFrame | None = None, *, add: float = 0.5, 
     out = data.copy() if data is not None else pd.DataFrame(index=next(iter(values.values()))[1].index)
     out["yi"], out["vi"] = yi, vi
     out.attrs["measure"] = measure
+    out.attrs["ni"] = _sample_sizes(values)
     return out
+
+
+def _sample_sizes(values: dict) -> np.ndarray:
+    """Each study's total sample size, as metafor's escalc keeps it (``ni``; ``n1i + n2i``; the four cells)."""
+    if "ni" in values:
+        return values["ni"][0]
+    if "n1i" in values and "n2i" in values:
+        return values["n1i"][0] + values["n2i"][0]
+    return sum(values[cell][0] for cell in ("ai", "bi", "ci", "di"))
 
 
 def effect_sizes(studies: pd.DataFrame, measure: str, **columns: Any) -> pd.DataFrame:
