@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_mmrm.py
 	$(BIN)/python benchmarks/bench_missing.py
 	$(BIN)/python benchmarks/coverage_missing.py
+	$(BIN)/python benchmarks/bench_meta.py
 	$(BIN)/python benchmarks/bench_bayes.py
 	$(BIN)/python benchmarks/coverage_mixed.py
 	$(BIN)/python benchmarks/bench_power.py
