@@ -507,7 +507,8 @@ def test_meta_analysis_notebook_runs(tmp_path):
     assert abs(numbers["bayes_mu"] - reml.beta.iloc[0]) < 0.02 and numbers["k"] == reml.k
     html = (tmp_path / "06_meta_analysis.html").read_text()
     for part in ("Forest plot", "Prediction interval", "Meta-regression", "Egger", "Trim-and-fill",
-                 "Leave-one-out", "pooled correlation", "SIMULATED", "Bayesian random-effects", "theta_new"):
+                 "Leave-one-out", "pooled correlation", "SIMULATED", "Bayesian random-effects", "theta_new",
+                 "Fail-safe N", "PET-PEESE", "stepfun selection", "One effect per study"):
         assert part in html
     assert "Traceback" not in html
 
