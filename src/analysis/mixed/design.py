@@ -94,13 +94,24 @@ class _Design:
 
 def _design(data: pd.DataFrame, formula: str, group: str, re_formula: str) -> _Design:
     """Build y, X (fixed) and Z (random) with patsy; groups sorted as statsmodels sorts them."""
-    y, X = patsy.dmatrices(formula, data, NA_action="raise", return_type="matrix")
+    y, X = patsy.dmatrices(formula, _text_as_categorical(data, formula), NA_action="raise", return_type="matrix")
     Z = patsy.dmatrix(re_formula, data, NA_action="raise", return_type="matrix")
     codes, labels = pd.factorize(data[group], sort=True)
     return _Design(y=np.asarray(y, dtype=float)[:, 0], X=np.asarray(X, dtype=float),
                    Z=np.asarray(Z, dtype=float), codes=codes,
                    groups=pd.Index(labels, name=group), exog_names=X.design_info.column_names,
                    re_names=Z.design_info.column_names, design_info=X.design_info)
+
+
+def _text_as_categorical(data: pd.DataFrame, formula: str) -> pd.DataFrame:
+    """The text columns a formula uses as pandas Categoricals with sorted levels, patsy's own order.
+
+    patsy then reads a factor's levels at once instead of testing every value for a
+    missing value in Python (a third of a 65,000-row growth fit); the design is the same.
+    """
+    text = [c for c in _formula_variables(formula)
+            if c in data.columns and pd.api.types.infer_dtype(data[c], skipna=False) == "string"]
+    return data.assign(**{c: pd.Categorical(data[c]) for c in text}) if text else data
 
 
 # --- several random-effect terms: Z and Lambda(theta) as lme4's mkReTrms builds them ---------------
@@ -163,7 +174,8 @@ def _terms_frame(data: pd.DataFrame, parsed: LmerFormula, weights: str | None = 
 
 def _terms_design(data: pd.DataFrame, parsed: LmerFormula) -> _TermsDesign:
     """y and X with patsy, and each random-effect term, ordered as lme4 orders them."""
-    y, X = patsy.dmatrices(parsed.fixed, data, NA_action="raise", return_type="matrix")
+    y, X = patsy.dmatrices(parsed.fixed, _text_as_categorical(data, parsed.fixed), NA_action="raise",
+                           return_type="matrix")
     terms = [_re_term(data, term) for term in parsed.random]
     return _TermsDesign(y=np.asarray(y, dtype=float)[:, 0], X=np.asarray(X, dtype=float),
                         exog_names=X.design_info.column_names, design_info=X.design_info,
