@@ -34,6 +34,11 @@ Feldt confidence interval, corrected item-total correlations, alpha if item
 dropped), with psych's pairwise handling of missing responses by default, and
 the omega total of ``psych::omega(x, nfactors = 1)`` evaluated at the exact
 minres optimum (psych's own value stops at its optimiser tolerance).
+:func:`reliability` also gives psych's item statistics (``raw_r``, ``std_r``,
+``r_cor``), Guttman's lambda 6, the average inter-item correlation and the items
+``check.keys`` would reverse (``flagged``; reversed with ``check_keys=True``).
+:func:`split_half` reproduces ``psych::splitHalf`` and :func:`icc` the six
+Shrout and Fleiss intraclass correlations of ``psych::ICC``.
 :func:`baseline_reliability` says which reliability reliable change uses: one
 given, the alpha of the baseline items, or, without items, the instrument's
 published alpha (``reference_alpha``: PHQ-9 0.89, GAD-7 0.92, CES-D 0.85,
@@ -44,6 +49,7 @@ index and clinical-significance categories.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -52,23 +58,27 @@ import pandas as pd
 from scipy import optimize, stats
 
 __all__ = [
+    "ICC_FORMS",
     "INSTRUMENTS",
     "Instrument",
     "Reliability",
+    "SplitHalf",
     "baseline_reliability",
     "change_table",
     "get",
     "has_items",
-    "trial_pair",
+    "icc",
     "jt_cutoff",
     "reliability",
+    "reliability_by_wave",
     "reliable_change",
     "reliable_change_threshold",
-    "reliability_by_wave",
     "reverse_keyed",
     "s_diff",
     "score",
     "severity",
+    "split_half",
+    "trial_pair",
 ]
 
 CONSTRUCTS = ("self_efficacy", "depression", "anxiety", "ptsd", "other")
@@ -534,8 +544,11 @@ class Reliability:
     k : int
         Number of items.
     item_stats : pandas.DataFrame
-        Indexed by item: ``r_drop`` (corrected item-total correlation),
-        ``alpha_if_dropped``, ``mean``, ``sd``.
+        Indexed by item (psych's ``item.stats`` and ``alpha.drop``):
+        ``raw_r`` (correlation of the item with the mean of the items),
+        ``std_r`` (the same from the correlation matrix), ``r_cor`` (``std_r``
+        corrected for item overlap and unreliability), ``r_drop`` (corrected
+        item-total correlation), ``alpha_if_dropped``, ``mean``, ``sd``.
     level : float
         Confidence level of ``alpha_ci``.
     missing : str
@@ -543,6 +556,15 @@ class Reliability:
     n_dropped : int
         Rows excluded: rows with no responses (pairwise) or with any missing
         response (listwise).
+    g6 : float
+        Guttman's lambda 6 (psych's ``G6(smc)``).
+    average_r : float
+        Mean inter-item correlation.
+    flagged : tuple of str
+        Items negatively correlated with the first principal component: those
+        ``psych::alpha(check.keys = TRUE)`` reverses.
+    check_keys : bool
+        Whether the ``flagged`` items were reversed before everything else.
     """
 
     alpha: float
@@ -555,6 +577,10 @@ class Reliability:
     level: float = 0.95
     missing: str = "pairwise"
     n_dropped: int = 0
+    g6: float = math.nan
+    average_r: float = math.nan
+    flagged: tuple[str, ...] = ()
+    check_keys: bool = False
 
     def summary(self) -> str:
         """Return a short plain-text table of the reliability estimates.
@@ -565,12 +591,16 @@ class Reliability:
         """
         lower, upper = self.alpha_ci
         header = [
-            f"Reliability: n = {self.n} respondents ({self.missing}, "
-            f"{self.n_dropped} rows dropped), k = {self.k} items",
-            f"  alpha      {self.alpha:.3f}  "
-            f"[{self.level:.0%} CI {lower:.3f}, {upper:.3f}] (Feldt)",
+            (f"Reliability: n = {self.n} respondents ({self.missing}, "
+             f"{self.n_dropped} rows dropped), k = {self.k} items"),
+            (f"  alpha      {self.alpha:.3f}  "
+             f"[{self.level:.0%} CI {lower:.3f}, {upper:.3f}] (Feldt)"),
             f"  std alpha  {self.std_alpha:.3f}",
+            f"  G6 (smc)   {self.g6:.3f}",
+            f"  average r  {self.average_r:.3f}",
             f"  omega tot  {self.omega:.3f}",
+            f"  reversed   {', '.join(self.flagged) or 'none'}" if self.check_keys
+            else f"  flagged    {', '.join(self.flagged) or 'none'} (negative on the first component)",
             "",
         ]
         return "\n".join(header) + self.item_stats.to_string(float_format="{:.3f}".format)
@@ -681,15 +711,16 @@ def _omega_total(corr: np.ndarray) -> float:
     return float((total_variance - uniqueness.sum()) / total_variance)
 
 
-def _validated_items(items: pd.DataFrame, missing: str) -> tuple[pd.DataFrame, int]:
+def _validated_items(items: pd.DataFrame, missing: str,
+                     min_columns: int = 3) -> tuple[pd.DataFrame, int]:
     """Check the item frame and drop rows per ``missing``; return rows dropped."""
     if missing not in MISSING_METHODS:
         raise ValueError(f"missing must be one of {MISSING_METHODS}, got {missing!r}")
     non_numeric = [c for c in items.columns if not pd.api.types.is_numeric_dtype(items[c])]
     if non_numeric:
         raise ValueError(f"items has non-numeric columns: {non_numeric}")
-    if items.shape[1] < 3:
-        raise ValueError(f"items needs at least 3 columns, got {list(items.columns)}")
+    if items.shape[1] < min_columns:
+        raise ValueError(f"items needs at least {min_columns} columns, got {list(items.columns)}")
     items = items.astype(float)
     keep = items.notna().all(axis=1) if missing == "listwise" else items.notna().any(axis=1)
     used = items[keep]
@@ -707,14 +738,113 @@ def _require_complete_pairs(cov: np.ndarray, columns: pd.Index) -> None:
         raise ValueError(f"items has pairs with fewer than 2 joint responses: {pairs}")
 
 
+def _pairwise_covariance(used: pd.DataFrame) -> np.ndarray:
+    """Pairwise-complete item covariance matrix (R's ``cov(x, use = "pairwise")``), checked."""
+    cov = used.cov().to_numpy()
+    _require_complete_pairs(cov, used.columns)
+    return cov
+
+
+def _covariance_to_correlation(cov: np.ndarray) -> np.ndarray:
+    """``R = D^-1/2 C D^-1/2`` with ``D = diag(C)`` (R's ``cov2cor``)."""
+    sd = np.sqrt(np.diag(cov))
+    return cov / np.outer(sd, sd)
+
+
+def _negative_on_first_component(corr: np.ndarray, columns: pd.Index) -> tuple[str, ...]:
+    """Items with a negative loading on the first principal component, as psych keys them.
+
+    The loadings are ``sqrt(lambda_1) v_1`` of ``corr``, reflected when they sum
+    to less than zero (``psych::principal`` with one component); psych's
+    ``check.keys`` reverses the items whose loading is then negative.
+    """
+    eigenvectors = np.linalg.eigh(corr)[1]
+    first = eigenvectors[:, -1]
+    if first.sum() < 0:
+        first = -first
+    return tuple(str(column) for column, loading in zip(columns, first, strict=True) if loading < 0)
+
+
+def _reverse_items(used: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Reverse ``columns`` as psych's ``check.keys``: ``min + max - x``, min and max over all items."""
+    if not columns:
+        return used
+    reversed_items = used.copy()
+    values = used.to_numpy()
+    adjust = np.nanmin(values) + np.nanmax(values)
+    reversed_items[list(columns)] = adjust - used[list(columns)]
+    return reversed_items
+
+
+def _keyed(items: pd.DataFrame, missing: str, check_keys: bool,
+           min_columns: int) -> tuple[pd.DataFrame, int, tuple[str, ...], np.ndarray]:
+    """Validated items, rows dropped, the flagged items and the covariance, keyed if asked.
+
+    Items are flagged from the pairwise correlation matrix (psych's
+    ``principal(x)``); with ``check_keys`` they are reversed by
+    :func:`_reverse_items` before the covariance is taken.
+    """
+    used, n_dropped = _validated_items(items, missing, min_columns)
+    cov = _pairwise_covariance(used)
+    flagged = _negative_on_first_component(used.corr().to_numpy(), used.columns)
+    if check_keys and flagged:
+        used = _reverse_items(used, flagged)
+        cov = _pairwise_covariance(used)
+    return used, n_dropped, flagged, cov
+
+
+def _item_total_correlations(used: pd.DataFrame) -> np.ndarray:
+    """psych's ``raw.r``: pairwise correlation of each item with the row mean of the answered items."""
+    total = used.mean(axis=1)
+    return used.corrwith(total).to_numpy()
+
+
+def _item_whole_correlations(corr: np.ndarray, diagonal: np.ndarray | None = None) -> np.ndarray:
+    """``colSums(R) / sqrt(sum(R))``: psych's ``std.r``, or ``r.cor`` with ``diagonal = smc(R)``."""
+    corr = corr.copy()
+    if diagonal is not None:
+        np.fill_diagonal(corr, diagonal)
+    return corr.sum(axis=0) / math.sqrt(corr.sum())
+
+
+def _guttman_lambda6(corr: np.ndarray) -> float:
+    """Guttman's lambda 6, ``1 - (k - sum(smc)) / 1'R1`` (psych's ``G6(smc)``)."""
+    k = corr.shape[0]
+    return float(1.0 - (k - _squared_multiple_correlations(corr).sum()) / corr.sum())
+
+
+def _average_correlation(corr: np.ndarray) -> float:
+    """Mean off-diagonal correlation ``(1'R1 - k) / (k (k - 1))``."""
+    k = corr.shape[0]
+    return float((corr.sum() - k) / (k * (k - 1)))
+
+
+def _item_statistics(used: pd.DataFrame, cov: np.ndarray, corr: np.ndarray) -> pd.DataFrame:
+    """psych's ``item.stats`` (raw.r, std.r, r.cor, r.drop, mean, sd) and ``alpha.drop$raw_alpha``."""
+    return pd.DataFrame(
+        {
+            "raw_r": _item_total_correlations(used),
+            "std_r": _item_whole_correlations(corr),
+            "r_cor": _item_whole_correlations(corr, _squared_multiple_correlations(corr)),
+            "r_drop": _corrected_item_total(cov),
+            "alpha_if_dropped": _alpha_if_dropped(cov),
+            "mean": used.mean().to_numpy(),
+            "sd": used.std().to_numpy(),
+        },
+        index=pd.Index(used.columns, name="item"),
+    )
+
+
 def reliability(
-    items: pd.DataFrame, level: float = 0.95, missing: str = "pairwise"
+    items: pd.DataFrame, level: float = 0.95, missing: str = "pairwise",
+    check_keys: bool = False,
 ) -> Reliability:
     """Cronbach's alpha, its Feldt interval, item statistics and omega total.
 
-    Reproduces R's ``psych::alpha(items)`` and
-    ``psych::omega(items, nfactors = 1)$omega.tot``. Items must already be
-    keyed in the same direction (see :func:`reverse_keyed`).
+    Reproduces R's ``psych::alpha(items, check.keys = check_keys)`` and
+    ``psych::omega(items, nfactors = 1)$omega.tot``. Items should already be
+    keyed in the same direction (see :func:`reverse_keyed`); ``flagged`` names
+    those that seem not to be, and ``check_keys=True`` reverses them.
 
     Parameters
     ----------
@@ -730,6 +860,12 @@ def reliability(
         rows; the two agree unless some rows are entirely empty, which are
         dropped here). ``"listwise"`` drops rows with any missing item first.
         The number of rows dropped is reported as ``n_dropped``.
+    check_keys : bool, default False
+        Reverse the items negatively correlated with the first principal
+        component of the (pairwise) item correlation matrix, as
+        ``psych::alpha(check.keys = TRUE)``: ``x -> min + max - x`` with the
+        minimum and maximum over all items' responses. The items concerned are
+        reported in ``flagged`` either way.
 
     Returns
     -------
@@ -738,9 +874,16 @@ def reliability(
     Notes
     -----
     ``alpha = k/(k-1) (1 - tr(C)/1'C1)`` with ``C`` the item covariance matrix;
-    ``std_alpha`` is the same formula on ``R = cov2cor(C)``. ``r_drop`` is the
-    correlation of an item with the sum of the other items and
-    ``alpha_if_dropped`` is alpha of the remaining items, both from ``C``. The
+    ``std_alpha`` is the same formula on ``R = cov2cor(C)``,
+    ``g6 = 1 - (k - sum_i smc_i)/1'R1`` (Guttman's lambda 6 with squared
+    multiple correlations ``smc_i = 1 - 1/(R^-1)_ii``) and
+    ``average_r = (1'R1 - k)/(k(k - 1))``. Item statistics (psych's names in
+    brackets): ``raw_r`` (raw.r) is the pairwise correlation of the item with
+    each respondent's mean of the answered items; ``std_r`` (std.r) is
+    ``(R1)_i / sqrt(1'R1)``; ``r_cor`` (r.cor) the same with ``smc`` on the
+    diagonal of ``R``; ``r_drop`` (r.drop) is the correlation of an item with
+    the sum of the other items and ``alpha_if_dropped`` (alpha.drop raw_alpha)
+    is alpha of the remaining items, both from ``C``. The
     Feldt interval is ``1 - (1 - alpha) F_{q}(n - 1, (n - 1)(k - 1))`` with
     ``q = (1 + level)/2`` for the lower and ``(1 - level)/2`` for the upper limit.
     Omega total follows psych's one-factor definition: with minres loadings
@@ -763,33 +906,310 @@ def reliability(
     """
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
-    used, n_dropped = _validated_items(items, missing)
-    cov = used.cov().to_numpy()
-    _require_complete_pairs(cov, used.columns)
-    sd = np.sqrt(np.diag(cov))
+    used, n_dropped, flagged, cov = _keyed(items, missing, check_keys, min_columns=3)
+    corr = _covariance_to_correlation(cov)
     alpha = _alpha_from_covariance(cov)
-    n, k = len(used), used.shape[1]
-    item_stats = pd.DataFrame(
-        {
-            "r_drop": _corrected_item_total(cov),
-            "alpha_if_dropped": _alpha_if_dropped(cov),
-            "mean": used.mean().to_numpy(),
-            "sd": used.std().to_numpy(),
-        },
-        index=pd.Index(used.columns, name="item"),
-    )
+    n, k = used.shape
     return Reliability(
         alpha=float(alpha),
-        std_alpha=float(_alpha_from_covariance(cov / np.outer(sd, sd))),
+        std_alpha=float(_alpha_from_covariance(corr)),
         alpha_ci=_feldt_interval(alpha, n, k, level),
         omega=_omega_total(used.corr().to_numpy()),
         n=n,
         k=k,
-        item_stats=item_stats,
+        item_stats=_item_statistics(used, cov, corr),
         level=level,
         missing=missing,
         n_dropped=n_dropped,
+        g6=_guttman_lambda6(corr),
+        average_r=_average_correlation(corr),
+        flagged=flagged,
+        check_keys=check_keys,
     )
+
+
+# ------------------------------------------------------------------- split half
+
+
+@dataclass(frozen=True)
+class SplitHalf:
+    """Split-half reliabilities of a set of items (``psych::splitHalf``).
+
+    Attributes
+    ----------
+    max : float
+        Largest split-half reliability (psych's ``maxrb``, Guttman's lambda 4).
+    min : float
+        Smallest split-half reliability (``minrb``, Revelle's beta when all
+        splits are seen).
+    mean : float
+        psych's ``meanr``: the sum of the split-half reliabilities over the
+        number of splits psych divides by (see :func:`split_half`).
+    n_splits : int
+        Splits evaluated.
+    sampled : bool
+        Whether the splits were drawn at random instead of enumerated.
+    k : int
+        Number of items.
+    flagged : tuple of str
+        Items negatively correlated with the first principal component.
+    check_keys : bool
+        Whether the ``flagged`` items were reversed.
+    """
+
+    max: float
+    min: float
+    mean: float
+    n_splits: int
+    sampled: bool
+    k: int
+    flagged: tuple[str, ...] = ()
+    check_keys: bool = True
+
+
+def _split_indicators(k: int, n_sample: int,
+                      rng: np.random.Generator) -> tuple[np.ndarray, float, bool]:
+    """Indicator rows of the first halves psych evaluates, psych's divisor, and whether sampled.
+
+    With ``m = floor(k/2)`` and ``count = choose(k, m)/2``: when
+    ``count <= n_sample`` the first ``ceil(count)`` ``m``-subsets of the items
+    in lexicographic order (psych's ``combn`` walk; for even ``k`` these are
+    all distinct splits, each once), divisor ``count``; otherwise ``n_sample``
+    random ``m``-subsets, divisor ``n_sample``.
+    """
+    m = k // 2
+    count = math.comb(k, m) / 2
+    if count <= n_sample:
+        subsets = list(itertools.islice(itertools.combinations(range(k), m), math.ceil(count)))
+        divisor, sampled = count, False
+    else:
+        subsets = [rng.choice(k, size=m, replace=False) for _ in range(n_sample)]
+        divisor, sampled = float(n_sample), True
+    halves = np.zeros((len(subsets), k))
+    for row, subset in enumerate(subsets):
+        halves[row, list(subset)] = 1.0
+    return halves, divisor, sampled
+
+
+def split_half(items: pd.DataFrame, check_keys: bool = True, n_sample: int = 10_000,
+               seed: int | np.random.Generator | None = None) -> SplitHalf:
+    """Maximum, minimum and mean split-half reliability, as ``psych::splitHalf(items)``.
+
+    Parameters
+    ----------
+    items : pandas.DataFrame
+        Item responses, rows respondents, at least 2 numeric columns; missing
+        responses are handled pairwise (psych's ``use = "pairwise"``).
+    check_keys : bool, default True
+        Reverse items negatively correlated with the first principal component
+        of ``R`` first (psych's default), by reflecting their rows and columns
+        of ``R``.
+    n_sample : int, default 10000
+        psych's ``n.sample``: splits are enumerated when
+        ``choose(k, floor(k/2))/2 <= n_sample`` (k <= 16 items with the default)
+        and drawn at random otherwise.
+    seed : int or numpy.random.Generator, optional
+        Randomness for the sampled splits (R's ``sample`` cannot be reproduced,
+        so sampled results match psych's only in distribution).
+
+    Returns
+    -------
+    SplitHalf
+
+    Notes
+    -----
+    ``R = cov2cor(C)`` with ``C`` the pairwise item covariance matrix. A split
+    into halves with indicator vectors ``a`` and ``b = 1 - a`` has reliability
+    ``4 a'Rb / 1'R1`` (Guttman's lambda 4 for that split). The first half has
+    ``m = floor(k/2)`` items. With ``count = choose(k, m)/2`` psych evaluates,
+    when ``count <= n_sample``, the first ``ceil(count)`` ``m``-subsets in
+    lexicographic order and reports ``meanr = sum / count``. For even ``k``
+    these are exactly the distinct splits, so ``max``, ``min`` and ``mean`` are
+    over all splits. For odd ``k`` they are only some of the ``choose(k, m)``
+    splits and ``count`` is not their number (e.g. ``k = 7``: 18 splits summed,
+    divided by 17.5); this function reproduces psych there too, so its ``mean``
+    is then psych's number rather than a true mean. Otherwise ``n_sample``
+    random ``m``-subsets are used and ``mean`` is their mean.
+
+    Raises
+    ------
+    ValueError
+        On fewer than 2 items, non-numeric or constant items, item pairs with
+        fewer than 2 joint responses, or ``n_sample < 1``.
+    """
+    if n_sample < 1:
+        raise ValueError(f"n_sample must be at least 1, got {n_sample!r}")
+    used, _ = _validated_items(items, "pairwise", min_columns=2)
+    corr = _covariance_to_correlation(_pairwise_covariance(used))
+    flagged = _negative_on_first_component(corr, used.columns)
+    if check_keys:
+        keys = np.where(used.columns.isin(flagged), -1.0, 1.0)
+        corr = corr * np.outer(keys, keys)
+    halves, divisor, sampled = _split_indicators(used.shape[1], n_sample, np.random.default_rng(seed))
+    lambda4 = 4.0 * np.einsum("si,ij,sj->s", halves, corr, 1.0 - halves) / corr.sum()
+    return SplitHalf(max=float(lambda4.max()), min=float(lambda4.min()),
+                     mean=float(lambda4.sum() / divisor), n_splits=len(halves), sampled=sampled,
+                     k=used.shape[1], flagged=flagged, check_keys=check_keys)
+
+
+# -------------------------------------------------------------------------- ICC
+
+ICC_FORMS = ("ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k")
+
+
+def _complete_ratings(ratings: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, int]:
+    """Numeric ratings of the complete rows, and how many rows were dropped."""
+    frame = pd.DataFrame(ratings)
+    non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if non_numeric:
+        raise ValueError(f"ratings has non-numeric columns: {non_numeric}")
+    if frame.shape[1] < 2:
+        raise ValueError(f"ratings needs at least 2 raters (columns), got {list(frame.columns)}")
+    complete = frame.dropna().to_numpy(dtype=float)
+    if len(complete) < 2:
+        raise ValueError(f"ratings needs at least 2 subjects rated by every rater, got {len(complete)}")
+    if np.ptp(complete) == 0:
+        raise ValueError("ratings has no variance among the complete rows")
+    return complete, len(frame) - len(complete)
+
+
+def _two_way_mean_squares(x: np.ndarray) -> dict[str, float]:
+    """Mean squares of the two-way ANOVA ``rating ~ subject + rater`` (one rating per cell).
+
+    ``MSB = k sum_i (xbar_i. - xbar)^2/(n - 1)`` (subjects),
+    ``MSJ = n sum_j (xbar_.j - xbar)^2/(k - 1)`` (raters),
+    ``MSE = SSE/((n - 1)(k - 1))`` (residual) and
+    ``MSW = (SSJ + SSE)/(n(k - 1))`` (within subjects).
+    """
+    n, k = x.shape
+    grand = x.mean()
+    ss_subjects = k * ((x.mean(axis=1) - grand) ** 2).sum()
+    ss_raters = n * ((x.mean(axis=0) - grand) ** 2).sum()
+    ss_error = ((x - grand) ** 2).sum() - ss_subjects - ss_raters
+    return {
+        "MSB": ss_subjects / (n - 1),
+        "MSJ": ss_raters / (k - 1),
+        "MSE": ss_error / ((n - 1) * (k - 1)),
+        "MSW": (ss_raters + ss_error) / (n * (k - 1)),
+    }
+
+
+def _spearman_brown(r: float, k: int) -> float:
+    """Reliability of the mean of ``k`` ratings, ``k r / (1 + (k - 1) r)``."""
+    return k * r / (1.0 + (k - 1) * r)
+
+
+def _f_limits(f: float, df1: float, df2: float, q: float) -> tuple[float, float]:
+    """``(F / F_q(df1, df2), F * F_q(df2, df1))``, the F bounds of Shrout & Fleiss."""
+    return f / stats.f.ppf(q, df1, df2), f * stats.f.ppf(q, df2, df1)
+
+
+def _icc2_interval(icc2: float, ms: dict[str, float], n: int, k: int,
+                   q: float) -> tuple[float, float]:
+    """Shrout & Fleiss (1979) approximate interval for ICC(2,1) with Satterthwaite df ``v``.
+
+    ``v = (k-1)(n-1)(k r F_J + n(1 + (k-1) r) - k r)^2 /
+    ((n-1) k^2 r^2 F_J^2 + (n(1 + (k-1) r) - k r)^2)`` with ``r`` = ICC2 and
+    ``F_J = MSJ/MSE``; with ``F* = F_q(n-1, v)`` and ``F** = F_q(v, n-1)``,
+    ``lower = n(MSB - F* MSE) / (F*(k MSJ + (kn - k - n) MSE) + n MSB)`` and
+    ``upper = n(F** MSB - MSE) / (k MSJ + (kn - k - n) MSE + n F** MSB)``.
+    """
+    msb, msj, mse = ms["MSB"], ms["MSJ"], ms["MSE"]
+    f_raters = msj / mse
+    base = n * (1.0 + (k - 1) * icc2) - k * icc2
+    v = ((k - 1) * (n - 1) * (k * icc2 * f_raters + base) ** 2
+         / ((n - 1) * k**2 * icc2**2 * f_raters**2 + base**2))
+    f_upper, f_lower = stats.f.ppf(q, n - 1, v), stats.f.ppf(q, v, n - 1)
+    spread = k * msj + (k * n - k - n) * mse
+    lower = n * (msb - f_upper * mse) / (f_upper * spread + n * msb)
+    upper = n * (f_lower * msb - mse) / (spread + n * f_lower * msb)
+    return lower, upper
+
+
+def icc(ratings: pd.DataFrame | np.ndarray, level: float = 0.95) -> pd.DataFrame:
+    """Shrout and Fleiss (1979) intraclass correlations, as ``psych::ICC``.
+
+    Parameters
+    ----------
+    ratings : pandas.DataFrame or 2-D array
+        Subjects in rows, raters (judges) in columns, numeric. Rows with a
+        missing rating are dropped (complete cases).
+    level : float, default 0.95
+        Confidence level (psych's ``alpha = 1 - level``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed ``ICC1, ICC2, ICC3, ICC1k, ICC2k, ICC3k`` with columns ``icc``,
+        ``F``, ``df1``, ``df2``, ``p`` (upper tail of the F test that the ICC is
+        zero), ``ci_low`` and ``ci_high``. ``attrs`` holds ``n`` (subjects
+        used), ``k`` (raters), ``n_dropped`` (incomplete rows) and the mean
+        squares ``MSB``, ``MSJ``, ``MSE``, ``MSW``.
+
+    Notes
+    -----
+    From the two-way ANOVA mean squares (:func:`_two_way_mean_squares`):
+
+    - ICC1 (one-way random) ``(MSB - MSW)/(MSB + (k-1) MSW)``,
+      ``F = MSB/MSW`` on ``(n-1, n(k-1))`` df;
+    - ICC2 (two-way random, absolute agreement)
+      ``(MSB - MSE)/(MSB + (k-1) MSE + k(MSJ - MSE)/n)``;
+    - ICC3 (two-way mixed, consistency) ``(MSB - MSE)/(MSB + (k-1) MSE)``;
+      ICC2 and ICC3 use ``F = MSB/MSE`` on ``(n-1, (n-1)(k-1))`` df;
+    - the average-of-k forms ``(MSB - MSW)/MSB``,
+      ``(MSB - MSE)/(MSB + (MSJ - MSE)/n)`` and ``(MSB - MSE)/MSB``.
+
+    Bounds (psych's formulas): with ``q = (1 + level)/2``, ``F_L = F/F_q(df1,
+    df2)`` and ``F_U = F F_q(df2, df1)``, ICC1 and ICC3 have
+    ``((F_L - 1)/(F_L + k - 1), (F_U - 1)/(F_U + k - 1))`` and ICC1k and ICC3k
+    ``(1 - 1/F_L, 1 - 1/F_U)``; ICC2 uses :func:`_icc2_interval` and ICC2k its
+    Spearman-Brown step-up ``k L/(1 + (k-1) L)``.
+
+    psych's ``ICC`` fits the variance components with ``lme4::lmer`` by
+    default (``lmer = TRUE``), which on complete data equals these ANOVA
+    values up to lme4's optimiser tolerance (about 1e-6 on Shrout & Fleiss's
+    example); this function matches ``ICC(na.omit(x), lmer = FALSE)`` exactly.
+    (psych's ``lmer = TRUE`` keeps incomplete rows, and ``lmer = FALSE``
+    stops on them; complete cases is psych's ``missing = TRUE`` intent.)
+
+    Raises
+    ------
+    ValueError
+        On fewer than 2 raters or 2 complete subjects, non-numeric columns,
+        constant ratings or a ``level`` outside (0, 1).
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    x, n_dropped = _complete_ratings(ratings)
+    n, k = x.shape
+    ms = _two_way_mean_squares(x)
+    msb, msj, mse, msw = ms["MSB"], ms["MSJ"], ms["MSE"], ms["MSW"]
+    q = 1.0 - (1.0 - level) / 2.0
+    one_way = (msb / msw, n - 1, n * (k - 1))
+    two_way = (msb / mse, n - 1, (n - 1) * (k - 1))
+    f1_low, f1_high = _f_limits(*one_way, q)
+    f3_low, f3_high = _f_limits(*two_way, q)
+    icc2 = (msb - mse) / (msb + (k - 1) * mse + k * (msj - mse) / n)
+    icc2_low, icc2_high = _icc2_interval(icc2, ms, n, k, q)
+    rows = {
+        "ICC1": ((msb - msw) / (msb + (k - 1) * msw), one_way,
+                 (f1_low - 1) / (f1_low + k - 1), (f1_high - 1) / (f1_high + k - 1)),
+        "ICC2": (icc2, two_way, icc2_low, icc2_high),
+        "ICC3": ((msb - mse) / (msb + (k - 1) * mse), two_way,
+                 (f3_low - 1) / (f3_low + k - 1), (f3_high - 1) / (f3_high + k - 1)),
+        "ICC1k": ((msb - msw) / msb, one_way, 1 - 1 / f1_low, 1 - 1 / f1_high),
+        "ICC2k": ((msb - mse) / (msb + (msj - mse) / n), two_way,
+                  _spearman_brown(icc2_low, k), _spearman_brown(icc2_high, k)),
+        "ICC3k": ((msb - mse) / msb, two_way, 1 - 1 / f3_low, 1 - 1 / f3_high),
+    }
+    table = pd.DataFrame(
+        [{"icc": value, "F": f, "df1": df1, "df2": df2, "p": stats.f.sf(f, df1, df2),
+          "ci_low": low, "ci_high": high}
+         for value, (f, df1, df2), low, high in rows.values()],
+        index=pd.Index(ICC_FORMS, name="type"),
+    )
+    table.attrs.update(n=n, k=k, n_dropped=n_dropped, **{name: float(v) for name, v in ms.items()})
+    return table
 
 
 # ------------------------------------------------------------------ reliable change
