@@ -28,8 +28,12 @@ chromium:
 	command -v chromium >/dev/null || { $(SUDO) apt-get update && \
 	  $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
+# Registers this environment's Jupyter kernel; tests/test_lab.py runs this same line (with --prefix
+# in a temporary folder instead of --sys-prefix) and executes a notebook on it through a Jupyter server.
+KERNEL_INSTALL := -m ipykernel install --name analysis --display-name "Python (analysis)"
+
 lab: $(STAMP)
-	$(BIN)/python -m ipykernel install --sys-prefix --name analysis --display-name "Python (analysis)"
+	$(BIN)/python $(KERNEL_INSTALL) --sys-prefix
 	$(BIN)/jupyter lab notebooks/
 
 bench: $(STAMP)

@@ -37,12 +37,13 @@ def format_summary(summary: dict, path: str) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .lock import FolderBusy
     from .report import ConfigError, run_reports
 
     try:
         results = run_reports(args.config, only=args.only, output=args.output, force=args.force,
-                              jobs=args.jobs, scheduler=args.scheduler)
-    except ConfigError as exc:
+                              jobs=args.jobs, scheduler=args.scheduler, wait=args.wait)
+    except (ConfigError, FolderBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
@@ -113,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="reports run at once on the local Dask cluster (default: the number of cores)")
     run.add_argument("--scheduler", default=None, metavar="ADDRESS",
                      help="run on an existing Dask scheduler, e.g. tcp://host:8786 (workers must share the files)")
+    run.add_argument("--wait", action=argparse.BooleanOptionalAction, default=True,
+                     help="when another run is writing the report folder, wait for it (default); "
+                          "--no-wait exits with status 2 instead")
     run.set_defaults(func=_run)
 
     diff = sub.add_parser("diff", help="what moved between two runs' results.json; exit 1 when anything did")

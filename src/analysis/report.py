@@ -40,6 +40,7 @@ Output folder::
     work/NAME/                         the kernel's working folder: files a notebook
                                        writes, e.g. 03's NetCDF draws, reused next time
     .staging/                          reports being executed
+    .analysis.lock                     held by the run writing the folder (see analysis.lock)
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ from typing import Any, Iterator
 import yaml
 
 from . import __version__, datasets, io, scales
+from .lock import FolderLock
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = Path(__file__).resolve().parent
@@ -677,8 +679,12 @@ def _fingerprint(job: _Job, inputs: dict[str, str], source: str) -> str:
 
 def run_reports(config_path: str | Path | None = None, only: list[str] | None = None,
                 output: str | Path | None = None, force: bool = False, jobs: int | None = None,
-                scheduler: str | None = None) -> list[NotebookRun]:
+                scheduler: str | None = None, wait: bool = True) -> list[NotebookRun]:
     """Bring the output folder up to date: run the reports whose inputs changed, then write the index.
+
+    One run writes to a folder at a time: the run holds the folder's lock
+    (``.analysis.lock``, see :class:`analysis.lock.FolderLock`) from before it reads the
+    manifest until the index is written, and releases it however it ends.
 
     Parameters
     ----------
@@ -695,6 +701,9 @@ def run_reports(config_path: str | Path | None = None, only: list[str] | None = 
     scheduler : str, optional
         Address of an existing Dask scheduler (its workers must see the same files and
         have ``analysis`` installed); ``jobs`` is then up to the cluster.
+    wait : bool, default True
+        When another run holds the output folder, wait for it (saying once which
+        process it is); when False, raise :class:`analysis.lock.FolderBusy` instead.
 
     Returns
     -------
@@ -705,6 +714,8 @@ def run_reports(config_path: str | Path | None = None, only: list[str] | None = 
     ------
     ConfigError
         The config is wrong, a notebook is unknown, or the scheduler cannot be reached.
+    analysis.lock.FolderBusy
+        Another run holds the output folder and ``wait`` is False.
     """
     config = load_config(config_path)
     names = only or config["notebooks"]
@@ -714,6 +725,13 @@ def run_reports(config_path: str | Path | None = None, only: list[str] | None = 
     out = Path(output or config["output"])
     out = out if out.is_absolute() else Path.cwd() / out
     out.mkdir(parents=True, exist_ok=True)
+    with FolderLock(out, wait=wait):
+        return _run_locked(names, config, out, force, jobs, scheduler)
+
+
+def _run_locked(names: list[str], config: dict, out: Path, force: bool, jobs: int | None,
+                scheduler: str | None) -> list[NotebookRun]:
+    """:func:`run_reports` once it holds the output folder's lock."""
     planned = _plan(names, config)
     manifest = _read_manifest(out)
     source = source_hash()
