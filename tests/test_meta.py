@@ -273,10 +273,11 @@ def test_escalc_matches_series_by_index():
 def test_effect_sizes_take_a_tables_own_yi_and_vi():
     bcg = datasets.load("dat_bcg")
     computed = meta.effect_sizes(bcg, "rr", ai="tpos", bi="tneg", ci="cpos", di="cneg")
-    assert computed.attrs == {"measure": "RR", "precomputed": False}
+    assert computed.attrs == {"measure": "RR", "precomputed": False,
+                              "ni": tuple(bcg[["tpos", "tneg", "cpos", "cneg"]].sum(axis=1).astype(float))}
     sheet = computed[["author", "year", "yi", "vi"]].copy()  # an extraction sheet: effect sizes only
     given = meta.effect_sizes(sheet, "RR", ai="tpos", bi="tneg", ci="cpos", di="cneg")
-    assert given.attrs == {"measure": "RR", "precomputed": True} and given.equals(sheet)
+    assert given.attrs == {**computed.attrs, "precomputed": True} and given.equals(sheet)  # the sheet keeps ni
     fit, again = meta.rma("yi", "vi", data=given), meta.rma("yi", "vi", data=computed)
     assert fit.measure == "RR" and fit.beta.iloc[0] == again.beta.iloc[0]
     with pytest.raises(meta.MetaInputError, match="unknown measure 'LOGRR'"):

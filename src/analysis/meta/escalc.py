@@ -113,7 +113,7 @@ def escalc(measure: str, data: pd.DataFrame | None = None, *, add: float = 0.5, 
     out = data.copy() if data is not None else pd.DataFrame(index=next(iter(values.values()))[1].index)
     out["yi"], out["vi"] = yi, vi
     out.attrs["measure"] = measure
-    out.attrs["ni"] = _sample_sizes(values)
+    out.attrs["ni"] = tuple(_sample_sizes(values).tolist())  # a tuple: pandas compares attrs with ==
     return out
 
 
