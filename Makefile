@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 report: $(STAMP)
 	$(BIN)/analysis run
 
+# Two test processes (pytest-xdist): the suite's notebook runs and fits spread over the CI's 2 cores.
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 # Debian's chromium for the browser test (tests/test_browser.py); sudo only when not root.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
