@@ -162,9 +162,11 @@ RUN = ("import sys; from pathlib import Path; from analysis import cli, report; 
 def test_two_runs_on_one_folder_take_turns_and_leave_every_page_whole(tmp_path):
     books, out, log = tmp_path / "notebooks", tmp_path / "out", tmp_path / "log.txt"
     books.mkdir()
-    for name in ("one", "two"):  # each kernel logs its runner (its parent process) and when it ran
+    # each kernel logs its runner (its parent process) and when it ran; the first run's kernels sleep 6 s so
+    # that the second process has started (and waits) while the first holds the lock, even on a loaded machine
+    for name in ("one", "two"):
         tiny_notebook(books / f"{name}.ipynb",
-                      "import os, time\nstart = time.time()\ntime.sleep(1)\n"
+                      "import os, time\nstart = time.time()\ntime.sleep(6 if run == 1 else 0)\n"
                       "from analysis import report\nreport.record('run', run)\n"
                       "with open(log, 'a') as f:\n    f.write(f'{os.getppid()} {start} {time.time()}\\n')",
                       parameters="log = ''\nrun = 0")
