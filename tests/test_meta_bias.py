@@ -8,7 +8,6 @@ both sides), with an absolute floor of 1e-3 standard errors for coefficients nea
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 from pathlib import Path
 
@@ -18,7 +17,6 @@ import pytest
 
 from analysis import datasets, meta
 
-bias = importlib.import_module("analysis.meta.bias")
 ROOT = Path(__file__).resolve().parents[1]
 REF = json.loads((ROOT / "tests" / "reference" / "metafor_bias.json").read_text())
 RTOL = 1e-4

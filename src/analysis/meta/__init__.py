@@ -37,8 +37,9 @@ Layout
 :math:`\tau^2` and the Q-profile interval), ``numerics`` (projections, R's
 ``uniroot``), ``wls`` (weighted least squares and the z/t/Q tests every model
 shares), ``uni`` (:func:`rma`), ``result`` (:class:`RmaResult`,
-:class:`RmaMvResult`), ``bias`` (:func:`egger`, :func:`trimfill`), ``influence``
-(leave-one-out and case diagnostics), ``blocks`` (blockwise linear algebra of a
+:class:`RmaMvResult`), ``bias`` (:func:`egger`, :func:`regtest`, :func:`pet_peese`,
+:func:`ranktest`, :func:`fsn`, :func:`trimfill`), ``selection`` (:func:`selmodel`),
+``influence`` (leave-one-out, case diagnostics, ``cumul``, ``permutest``), ``blocks`` (blockwise linear algebra of a
 covariance that is block-diagonal by study), ``mv`` (:func:`rma_mv`,
 :func:`impute_covariance`), ``robust`` (:func:`robust`), ``mh`` (:func:`rma_mh`,
 :func:`rma_peto`: Mantel-Haenszel and Peto) and ``teaching``
@@ -55,11 +56,13 @@ from .mh import MH_MEASURES, RmaMhResult, rma_mh, rma_peto
 from .mv import MV_METHODS, MV_TESTS, impute_covariance, rma_mv
 from .result import RmaMvResult, RmaResult
 from .robust import RobustResult, robust
+from .selection import SELMODEL_TYPES, SelmodelResult, selmodel
 from .teaching import BACK_TRANSFORMS, against_published, back_transform
 from .uni import rma
 
 __all__ = [
     "FsnResult", "PetPeeseResult", "RanktestResult", "RegtestResult", "fsn", "pet_peese", "ranktest", "regtest",
+    "SELMODEL_TYPES", "SelmodelResult", "selmodel",
     "BACK_TRANSFORMS",
     "FIXED",
     "MEASURES",

@@ -27,8 +27,9 @@ from .wls import moderator_index
 DEFAULT_STEPS = (0.025, 1)  # selmodel: the step of a one-step function (ignored by the other types)
 
 if TYPE_CHECKING:
-    from .bias import EggerResult, RegtestResult, SelmodelResult, TrimfillResult
+    from .bias import EggerResult, RegtestResult, TrimfillResult
     from .influence import PermutestResult
+    from .selection import SelmodelResult
 
 __all__ = ["FittedMeta", "RmaMvResult", "RmaResult"]
 
@@ -305,8 +306,8 @@ class RmaResult(FittedMeta):
 
     def selmodel(self, type: str = "stepfun", steps: Any = DEFAULT_STEPS, alternative: str = "greater"
                  ) -> SelmodelResult:
-        """Selection model fitted by ML (``metafor::selmodel``); see :func:`analysis.meta.bias.selmodel`."""
-        from .bias import selmodel
+        """Selection model fitted by ML (``metafor::selmodel``); see :func:`analysis.meta.selection.selmodel`."""
+        from .selection import selmodel
 
         return selmodel(self, type=type, steps=steps, alternative=alternative)
 
