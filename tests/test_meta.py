@@ -515,10 +515,20 @@ def test_meta_analysis_notebook_runs(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["bcg_vaccine", "molloy2014"])
+@pytest.mark.parametrize("name", ["assink2016", "bcg_vaccine", "molloy2014"])
 def test_teaching_notebooks_reproduce_the_published_numbers(tmp_path, name):
     (tmp_path / "teaching").mkdir()
     run = report.run_notebook(f"teaching/{name}", {}, tmp_path)
     assert run.ok, run.error  # each notebook ends by asserting every published number is matched
     html = (tmp_path / "teaching" / f"{name}.html").read_text()
     assert "matches" in html and "Traceback" not in html
+
+
+def test_categorical_moderators_names_the_factors_of_a_formula():
+    data = datasets.load("dat_assink2016")
+    found = meta.categorical_moderators("~ deltype * year + factor(pubstatus) + np.log(vi)", data)
+    assert list(found.columns) == ["deltype", "pubstatus"]
+    assert found["pubstatus"].tolist() == data["pubstatus"].astype(str).tolist()
+    assert meta.categorical_moderators("~ year", data).shape == (len(data), 0)
+    with pytest.raises(meta.MetaInputError, match="names the column 'nope'"):
+        meta.categorical_moderators("~ deltype + factor(nope)", data)

@@ -113,6 +113,57 @@ def test_rma_mv_predict_and_i2_levels_match_metafor(key):
     assert fit.I2_levels["total"] == pytest.approx(fit.I2_levels.iloc[:-1].sum())
 
 
+# --------------------------------------------------------------------------- Assink & Wibbelink (2016)
+
+TUTORIAL = {"overall": {}, "novar2": {"sigma2": [0, None]}, "novar3": {"sigma2": [None, 0]},
+            "deltype": {"mods": "~ deltype"}, "year": {"mods": "~ year"}, "both": {"mods": "~ deltype + year"}}
+
+
+@functools.cache
+def tutorial_fit(key: str) -> meta.RmaMvResult:
+    """The tutorial's model: effects (``id``) and studies as two crossed terms, t tests, REML."""
+    return meta.rma_mv("yi", "vi", data=dataset("assink"), random=["~ 1 | id", "~ 1 | study"], test="t",
+                       **TUTORIAL[key])
+
+
+@pytest.mark.parametrize("key", list(TUTORIAL))
+def test_tutorial_models_with_fixed_components_and_moderators_match_metafor(key):
+    ref, fit = REF["tutorial"][key], tutorial_fit(key)
+    assert (fit.k, fit.p, fit.parms) == (ref["k"], ref["p"], ref["parms"])
+    for name in ("beta", "se", "zval", "pval", "ci_lb", "ci_ub"):
+        assert_close(getattr(fit, name), ref[name])
+    assert_close(fit.sigma2, ref["sigma2"], atol=1e-10)
+    assert list(fit.sigma2_fixed) == [value == 0 for value in TUTORIAL[key].get("sigma2", [None, None])]
+    for name in ("QE", "QM", "QMp"):
+        assert_close(getattr(fit, name), ref[name])
+    assert_close(fit.fit_stats["REML"], ref["fit_stats"]["REML"])
+    assert_close(fit.I2_levels, ref["I2_levels"], atol=1e-8)
+
+
+@pytest.mark.parametrize("level, reduced", [("anova_level2", "novar2"), ("anova_level3", "novar3")])
+def test_anova_tests_a_level_as_metafor(level, reduced):
+    ref, table = REF["tutorial"][level], tutorial_fit("overall").anova(tutorial_fit(reduced))
+    assert list(table.index) == ["Full", "Reduced"] and list(table["df"]) == ref["df"]
+    for name in ("logLik", "AIC", "BIC", "AICc", "QE"):
+        assert_close(table[name], ref[name])
+    assert_close([table.loc["Reduced", "LRT"], table.loc["Reduced", "pval"]], [ref["LRT"], ref["pval"]])
+    assert np.isnan(table.loc["Full", "LRT"])
+
+
+def test_anova_and_sigma2_refuse_what_metafor_refuses():
+    full, reduced = tutorial_fit("overall"), tutorial_fit("novar2")
+    with pytest.raises(meta.MetaInputError, match="pass the fit with more parameters first"):
+        reduced.anova(full)
+    with pytest.raises(meta.MetaInputError, match="different fixed effects"):
+        tutorial_fit("year").anova(reduced)
+    with pytest.raises(meta.MetaInputError, match="same effects"):
+        full.anova(fitted("konst_reml"))
+    with pytest.raises(meta.MetaInputError, match="sigma2 has 1 entries but the model has 2"):
+        meta.rma_mv("yi", "vi", data=dataset("assink"), random=["~ 1 | id", "~ 1 | study"], sigma2=[0])
+    with pytest.raises(meta.MetaInputError, match=r"finite value >= 0; got \[-1.0\] for id"):
+        meta.rma_mv("yi", "vi", data=dataset("assink"), random=["~ 1 | id", "~ 1 | study"], sigma2=[-1, None])
+
+
 def test_impute_covariance_matches_vcalc_and_club_sandwich():
     ref = REF["vcalc"]
     assert ref["clubSandwich_equal"]

@@ -182,16 +182,17 @@ REGISTRY: dict[str, DatasetInfo] = {
     "dat_assink2016": DatasetInfo(
         file="dat_assink2016.csv",
         description=(
-            "Prevalence of delinquent behaviour in young people and later criminal offending "
+            "Recidivism of delinquent juveniles with and without a mental health disorder "
             "(metafor/metadat dat.assink2016): 100 standardized mean differences from 17 "
-            "studies (study, esid within study, id), yi with sampling variance vi, and "
-            "moderators pubstatus (1 = published), year (centred publication year) and "
-            "deltype (type of delinquent behaviour: general, overt, covert). Several "
-            "effects per study: the three-level meta-analysis example."
+            "studies (positive: more recidivism among juveniles with a disorder; study, esid "
+            "within study, id), yi with sampling variance vi, and moderators pubstatus "
+            "(1 = published), year (publication year, roughly centred) and deltype (the "
+            "delinquent behaviour recidivism was measured in: general, overt, covert). Several "
+            "effects per study: Assink & Wibbelink's (2016) three-level tutorial example."
         ),
         citation=(
             "Assink, M., Van der Put, C. E., Hoeve, M., de Vries, S. L. A., Stams, G. J. J. "
-            "M., & Oort, F. J. (2016). Risk factors for persistent delinquent behavior "
+            "M., & Oort, F. J. (2015). Risk factors for persistent delinquent behavior "
             "among juveniles: A meta-analytic review. Clinical Psychology Review, 42, "
             "47-61. Assink, M., & Wibbelink, C. J. M. (2016). Fitting three-level "
             "meta-analytic models in R: A step-by-step tutorial. The Quantitative Methods "

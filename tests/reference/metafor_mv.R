@@ -25,6 +25,10 @@
 # trial its own cluster. Also the error clubSandwich gives when the random effects are not nested in the
 # clusters (assink_reml clustered by effect), and metafor's CR1 for that clustering (which it allows).
 #
+# The steps of Assink & Wibbelink's (2016) tutorial on its data (dat.assink2016; random = list(~ 1 | id,
+# ~ 1 | study), test = "t", REML): the overall model, each level's component fixed at 0 (sigma2 = c(0, NA),
+# c(NA, 0)) with anova() likelihood-ratio tests, and the moderators deltype, year and deltype + year.
+#
 # influence.rma.uni, rstudent, cooks.distance on dat.bcg (escalc RR) REML, dat.bcg ~ ablat REML with
 # test = "knha", and dat.molloy2014 (ZCOR) FE.
 
@@ -168,6 +172,21 @@ influence_out <- lapply(influence_fits, function(case) {
        cooks_distance = unname(cooks.distance(case$res)))
 })
 
+# ------------------------------------------------------------------ Assink & Wibbelink (2016)
+tutorial_fit <- function(...) rma.mv(yi, vi, random = list(~ 1 | id, ~ 1 | study), data = assink, test = "t", ...)
+tutorial_anova <- function(full, reduced) {
+  a <- anova(full, reduced)
+  list(df = c(a$parms.f, a$parms.r), logLik = c(a$fit.stats.f[["ll"]], a$fit.stats.r[["ll"]]),
+       AIC = c(a$fit.stats.f[["AIC"]], a$fit.stats.r[["AIC"]]), BIC = c(a$fit.stats.f[["BIC"]], a$fit.stats.r[["BIC"]]),
+       AICc = c(a$fit.stats.f[["AICc"]], a$fit.stats.r[["AICc"]]), LRT = a$LRT, pval = a$pval, QE = c(a$QE.f, a$QE.r))
+}
+tutorial <- list(overall = tutorial_fit(), novar2 = tutorial_fit(sigma2 = c(0, NA)),
+                 novar3 = tutorial_fit(sigma2 = c(NA, 0)), deltype = tutorial_fit(mods = ~ deltype),
+                 year = tutorial_fit(mods = ~ year), both = tutorial_fit(mods = ~ deltype + year))
+tutorial_out <- c(lapply(tutorial, summarise_mv),
+                  list(anova_level2 = tutorial_anova(tutorial$overall, tutorial$novar2),
+                       anova_level3 = tutorial_anova(tutorial$overall, tutorial$novar3)))
+
 out <- list(
   versions = list(metafor = as.character(packageVersion("metafor")),
                   clubSandwich = as.character(packageVersion("clubSandwich")), R = R.version.string),
@@ -182,7 +201,8 @@ out <- list(
   robust = robust_out,
   not_nested_error = list(metafor = not_nested, clubSandwich = not_nested_cs),
   by_effect_CR1 = summarise_robust(fits$assink_reml, assink$id, FALSE),
-  influence = influence_out
+  influence = influence_out,
+  tutorial = tutorial_out
 )
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, null = "null", na = "null", matrix = "rowmajor"),
            file.path(here, "metafor_mv.json"))

@@ -51,7 +51,7 @@ from .bias import TRIMFILL_ESTIMATORS, EggerResult, TrimfillResult, egger, trimf
 from .bias import FsnResult, PetPeeseResult, RanktestResult, RegtestResult, fsn, pet_peese, ranktest, regtest
 from .escalc import MEASURES, effect_sizes, escalc
 from .influence import cooks_distance, influence, leave1out, rstudent
-from .inputs import FIXED, METHODS, T_TESTS, TESTS, MetaInputError
+from .inputs import FIXED, METHODS, T_TESTS, TESTS, MetaInputError, categorical_moderators
 from .mh import MH_MEASURES, RmaMhResult, rma_mh, rma_peto
 from .mv import MV_METHODS, MV_TESTS, impute_covariance, rma_mv
 from .result import RmaMvResult, RmaResult
@@ -62,7 +62,7 @@ from .uni import rma
 
 __all__ = [
     "FsnResult", "PetPeeseResult", "RanktestResult", "RegtestResult", "fsn", "pet_peese", "ranktest", "regtest",
-    "SELMODEL_TYPES", "SelmodelResult", "selmodel",
+    "SELMODEL_TYPES", "SelmodelResult", "selmodel", "categorical_moderators",
     "BACK_TRANSFORMS",
     "FIXED",
     "MEASURES",

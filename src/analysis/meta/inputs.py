@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import patsy
 
-__all__ = ["FIXED", "METHODS", "TESTS", "T_TESTS", "MetaInputError"]
+__all__ = ["FIXED", "METHODS", "TESTS", "T_TESTS", "MetaInputError", "categorical_moderators"]
 
 METHODS = ("FE", "EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 FIXED = ("FE", "EE")
@@ -185,6 +185,51 @@ def _model_matrix(mods: Any, data: pd.DataFrame | None, k: int) -> tuple[pd.Data
             raise _problem(f"mods (column {column!r})", "must be numeric (use a formula for factors)",
                            frame[column], bad)
     return pd.concat([pd.DataFrame({"intrcpt": np.ones(k)}), numeric.astype(float)], axis=1), None
+
+
+def categorical_moderators(formula: str, data: pd.DataFrame) -> pd.DataFrame:
+    """The categorical moderators of a formula and each row's level, for subgroup figures.
+
+    Parameters
+    ----------
+    formula : str
+        A moderator formula as :func:`analysis.meta.rma` takes it, e.g.
+        ``"~ disorder + year"`` or ``"~ factor(year)"``.
+    data : DataFrame
+        The table the formula reads.
+
+    Returns
+    -------
+    DataFrame
+        One column per categorical moderator, named by its data column: text,
+        categorical and boolean columns, and numeric ones written ``factor(x)`` or
+        ``C(x)`` (as text); in the order of the formula, rows as ``data``.
+        Interactions contribute their categorical parts; numeric moderators none.
+
+    Raises
+    ------
+    MetaInputError
+        The formula cannot be parsed or names a column ``data`` lacks.
+    """
+    try:
+        terms = patsy.ModelDesc.from_formula(formula).rhs_termlist
+    except patsy.PatsyError as exc:
+        raise MetaInputError(f"mods={formula!r}: {str(exc).splitlines()[0]}") from None
+    columns: dict[str, pd.Series] = {}
+    for factor in (factor for term in terms for factor in term.factors):
+        code = factor.name().replace(" ", "")
+        wrapped = code.startswith(("factor(", "C(")) and code.endswith(")")
+        name = code[code.index("(") + 1:-1] if wrapped else code
+        if name not in data.columns:
+            if wrapped or name.isidentifier():
+                raise MetaInputError(f"mods={formula!r} names the column {name!r}, which the data lack")
+            continue  # an expression such as np.log(x): numeric
+        column = data[name]
+        if wrapped:
+            columns[name] = column.astype(str).where(column.notna())
+        elif not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            columns[name] = column
+    return pd.DataFrame(columns, index=data.index)
 
 
 def _check_rank(X: pd.DataFrame) -> None:

@@ -226,7 +226,8 @@ def _check_positive_definite(blocks: Blocks, labels: np.ndarray) -> None:
 
 
 def rma_mv(yi: Any, V: Any, data: pd.DataFrame | None = None, random: Any = "~ 1 | study/es_id", mods: Any = None,
-           method: str = "REML", test: str = "z", level: float = 95, slab: Any = None) -> RmaMvResult:
+           method: str = "REML", test: str = "z", level: float = 95, slab: Any = None,
+           sigma2: Any = None) -> RmaMvResult:
     r"""Fit the multilevel/multivariate meta-analytic model (``metafor::rma.mv``).
 
     Parameters
@@ -253,6 +254,10 @@ def rma_mv(yi: Any, V: Any, data: pd.DataFrame | None = None, random: Any = "~ 1
         Confidence level in percent (95) or as a proportion (0.95).
     slab : array-like or str, optional
         Labels of the effects (default 1..k).
+    sigma2 : sequence of float or None, optional
+        metafor's ``sigma2``: one entry per variance component, ``None`` (or NaN) to
+        estimate it, a number >= 0 to fix it there; e.g. ``[0, None]`` fixes the first
+        component at 0 to test it with :meth:`RmaMvResult.anova`.
 
     Returns
     -------
@@ -309,28 +314,52 @@ def rma_mv(yi: Any, V: Any, data: pd.DataFrame | None = None, random: Any = "~ 1
         raise MetaInputError(f"{k} effects cannot estimate {p} coefficients and the variance components")
     _check_rank(X)
     nlevels = codes.nunique().to_numpy()
-    free = nlevels > 1
-    for name in codes.columns[~free]:
+    fixed = _fixed_components(sigma2, list(codes.columns))
+    for name in codes.columns[(nlevels <= 1) & np.isnan(fixed)]:
         messages.append(f"the factor {name!r} has a single level: its variance component is fixed at 0 (as metafor)")
+    free = (nlevels > 1) & np.isnan(fixed)
+    start = np.where(np.isnan(fixed), 0.0, fixed)
     Xv = X.to_numpy(float)
     code_list = [codes[name].to_numpy() for name in codes.columns]
     matrix = None if np.ndim(Vk) == 1 and not sp.issparse(Vk) else Vk
     blocks = Blocks(block_labels(code_list, matrix, k), y, Xv, Vk, code_list)
     _check_positive_definite(blocks, labels)
-    sigma2, converged = _estimate(blocks, y, v, Xv, free, method == "REML", messages)
+    sigma2, converged = _estimate(blocks, y, v, Xv, start, free, method == "REML", messages)
     return _result(blocks, sigma2, free, nlevels, y, v, X, Vk, levels, labels, method, test, level, alpha,
                    converged, messages, design_info, data.attrs.get("measure") if data is not None else None)
 
 
-def _estimate(blocks: Blocks, y: np.ndarray, v: np.ndarray, X: np.ndarray, free: np.ndarray, reml: bool,
-              messages: list[str]) -> tuple[np.ndarray, bool]:
-    """Variance components maximising the (restricted) likelihood over log(sigma2), from metafor's start."""
+def _fixed_components(sigma2: Any, names: list[str]) -> np.ndarray:
+    """metafor's ``sigma2`` argument as an array: NaN where estimated, the fixed value elsewhere."""
+    if sigma2 is None:
+        return np.full(len(names), np.nan)
+    values = [np.nan if value is None else value for value in np.atleast_1d(np.asarray(sigma2, dtype=object))]
+    try:
+        fixed = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise MetaInputError(f"sigma2 must hold numbers or None, got {list(sigma2)!r}") from None
+    if len(fixed) != len(names):
+        raise MetaInputError(f"sigma2 has {len(fixed)} entries but the model has {len(names)} variance components "
+                             f"({', '.join(names)})")
+    bad = ~np.isnan(fixed) & ~(np.isfinite(fixed) & (fixed >= 0))
+    if bad.any():
+        raise MetaInputError(f"sigma2 must be None (estimated) or a finite value >= 0; got {fixed[bad].tolist()} for "
+                             f"{', '.join(np.asarray(names)[bad])}")
+    return fixed
+
+
+def _estimate(blocks: Blocks, y: np.ndarray, v: np.ndarray, X: np.ndarray, start_sigma2: np.ndarray,
+              free: np.ndarray, reml: bool, messages: list[str]) -> tuple[np.ndarray, bool]:
+    """Variance components maximising the (restricted) likelihood over log(sigma2), from metafor's start.
+
+    ``start_sigma2`` holds the fixed components' values (and 0 where ``free``).
+    """
     k, _ = X.shape
     n_comp = len(free)
-    sigma2 = np.zeros(n_comp)
+    sigma2 = start_sigma2.astype(float).copy()
     if not free.any():
         return sigma2, True
-    fe = blocks.gls(sigma2)
+    fe = blocks.gls(np.zeros(n_comp))
     spread = np.var(y - X @ fe.beta, ddof=1) - 1 / np.mean(1 / v)
     total = max(0.001 * n_comp, spread)
     start = np.log(np.full(free.sum(), total / n_comp))
