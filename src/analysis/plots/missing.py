@@ -62,8 +62,8 @@ def sensitivity(table: pd.DataFrame, unit: str = "points") -> plt.Figure:
     labels = table.iloc[:, : table.columns.get_loc("estimate")].astype(str).agg(": ".join, axis=1)
     fig, ax = plt.subplots(figsize=(6, 0.45 * len(table) + 1.2))
     y = np.arange(len(table))[::-1]
-    ax.errorbar(table["estimate"], y, xerr=[table["estimate"] - table["ci_low"], table["ci_high"] - table["estimate"]],
-                fmt="o", color="C0", capsize=3)
+    estimate, low, high = (table[name].to_numpy(float) for name in ("estimate", "ci_low", "ci_high"))
+    ax.errorbar(estimate, y, xerr=[estimate - low, high - estimate], fmt="o", color="C0", capsize=3)
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(y, labels)
     ax.set(xlabel=f"arm difference at the last visit ({unit}, 95% CI)", title="Sensitivity to the missing-data assumption")
