@@ -121,13 +121,6 @@ class RmaMhResult(FittedMeta):
     warnings : list of str
     """
 
-    beta: pd.Series
-    se: pd.Series
-    zval: pd.Series
-    pval: pd.Series
-    ci_lb: pd.Series
-    ci_ub: pd.Series
-    vb: pd.DataFrame
     QE: float
     QEp: float
     I2: float

@@ -31,19 +31,36 @@ if TYPE_CHECKING:
     from .influence import PermutestResult
     from .selection import SelmodelResult
 
-__all__ = ["FittedMeta", "RmaMvResult", "RmaResult"]
+__all__ = ["Coefficients", "FittedMeta", "RmaMvResult", "RmaResult"]
 
 
-class FittedMeta:
-    """What :class:`RmaResult` and :class:`RmaMvResult` share: coefficients, predictions, summary parts.
+@dataclass(frozen=True, eq=False)
+class Coefficients:
+    """The coefficient fields of every fitted model here, named as metafor names them.
 
-    Subclasses hold ``beta``, ``se``, ``zval``, ``pval``, ``ci_lb``, ``ci_ub``, ``vb``,
-    ``X``, ``yi``, ``k``, ``p``, ``dof``, ``test``, ``level``, ``QE``, ``QEp``, ``QM``,
-    ``QMp``, ``QMdf`` and ``design_info``, and say through :meth:`_pi_variance` which
-    heterogeneity variance widens the prediction interval.
+    ``beta``, ``se``, ``zval`` (t values for t-type tests), ``pval``, ``ci_lb`` and
+    ``ci_ub`` are Series indexed by coefficient (``intrcpt``, moderators), ``vb`` their
+    covariance matrix.
     """
 
     beta: pd.Series
+    se: pd.Series
+    zval: pd.Series
+    pval: pd.Series
+    ci_lb: pd.Series
+    ci_ub: pd.Series
+    vb: pd.DataFrame
+
+
+class FittedMeta(Coefficients):
+    """What :class:`RmaResult`, :class:`RmaMvResult` and ``RmaMhResult`` share: predictions, summary parts.
+
+    Subclasses hold, besides the :class:`Coefficients`, ``X``, ``yi``, ``k``, ``p``,
+    ``dof``, ``test``, ``level``, ``QE``, ``QEp``, ``QM``, ``QMp``, ``QMdf`` and
+    ``design_info``, and say through :meth:`_pi_variance` which heterogeneity variance
+    widens the prediction interval.
+    """
+
     X: pd.DataFrame
 
     # ----------------------------------------------------------------- views
@@ -227,13 +244,6 @@ class RmaResult(FittedMeta):
         Sample sizes, when given to :func:`rma` (``ni=``), indexed by study label.
     """
 
-    beta: pd.Series
-    se: pd.Series
-    zval: pd.Series
-    pval: pd.Series
-    ci_lb: pd.Series
-    ci_ub: pd.Series
-    vb: pd.DataFrame
     tau2: float
     se_tau2: float
     tau2_ci: tuple[float, float] | None
@@ -455,13 +465,6 @@ class RmaMvResult(FittedMeta):
     warnings : list of str
     """
 
-    beta: pd.Series
-    se: pd.Series
-    zval: pd.Series
-    pval: pd.Series
-    ci_lb: pd.Series
-    ci_ub: pd.Series
-    vb: pd.DataFrame
     sigma2: pd.Series
     sigma2_nlevels: pd.Series
     sigma2_fixed: pd.Series

@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from .inputs import FIXED, MetaInputError
-from .result import DEFAULT_STEPS, RmaResult, _pval, _results_table
+from .result import DEFAULT_STEPS, Coefficients, RmaResult, _pval, _results_table
 from .tau2 import _loglik
 from .uni import _fit
 from .wls import coefficient_tests, moderator_index, series
@@ -207,7 +207,7 @@ def _selmodel_loglik(data: _SelData, beta: np.ndarray, tau2: float, delta: np.nd
 
 
 @dataclass(frozen=True, eq=False)
-class SelmodelResult:
+class SelmodelResult(Coefficients):
     r"""A selection model fitted by maximum likelihood (``metafor::selmodel``).
 
     Attributes
@@ -237,13 +237,6 @@ class SelmodelResult:
     warnings : list of str
     """
 
-    beta: pd.Series
-    se: pd.Series
-    zval: pd.Series
-    pval: pd.Series
-    ci_lb: pd.Series
-    ci_ub: pd.Series
-    vb: pd.DataFrame
     tau2: float
     se_tau2: float
     delta: pd.Series
