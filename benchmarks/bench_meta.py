@@ -13,15 +13,13 @@ skipped with the reason. Results go to ``benchmarks/results/meta.json``.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from run import RESULTS, machine, measure, run_r
+from run import RESULTS, machine, measure, r_missing, run_r
 
 from analysis import meta
 
@@ -43,24 +41,13 @@ def studies_table(studies: int) -> pd.DataFrame:
     return pd.DataFrame({"study": study, "es_id": np.tile(np.arange(PER_STUDY), studies), "yi": yi, "vi": vi})
 
 
-def metafor_missing() -> str | None:
-    """Why metafor cannot run here, or None."""
-    rscript = shutil.which("Rscript")
-    if rscript is None:
-        return "Rscript not found"
-    if subprocess.run([rscript, "-e", "library(metafor); library(lme4); library(jsonlite)"],
-                      capture_output=True, check=False).returncode != 0:
-        return "R lacks metafor (or lme4, jsonlite)"
-    return None
-
-
 def main(studies: int) -> dict:
     data = studies_table(studies)
     fit = meta.rma_mv("yi", "vi", data=data, random="~ 1 | study/es_id")
     timing = measure(lambda: meta.rma_mv("yi", "vi", data=data, random="~ 1 | study/es_id"))
     out = {"machine": machine(), "studies": studies, "effects": len(data),
            "python": {"s": timing.s, "cpu_s": timing.cpu_s, "peak_mib": timing.peak_mib}}
-    why = metafor_missing()
+    why = r_missing(("metafor", "lme4", "jsonlite"))
     if why:
         out["metafor"] = {"skipped": why}
         return out

@@ -15,8 +15,6 @@ over 11 deltas and reference-based imputation (J2R) with the same m. Results go 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -90,7 +88,7 @@ def main(m: int) -> dict:
         trial, np.linspace(0, 5, 11), m=m, seed=1, **OPTIONS), repeat=1).s
     out["python"]["reference_based_J2R_s"] = measure(lambda: missing.reference_based(
         trial, "J2R", m=m, seed=1, outcome="phq9_total", covariates=["age", "sex"]), repeat=1).s
-    why = r_missing() or _mice_missing()
+    why = r_missing(("lme4", "lmerTest", "mice", "jsonlite"))
     if why:
         out["mice"] = {"skipped": why}
     else:
@@ -109,11 +107,6 @@ def main(m: int) -> dict:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "missing.json").write_text(json.dumps(out, indent=2) + "\n")
     return out
-
-
-def _mice_missing() -> str | None:
-    done = subprocess.run([shutil.which("Rscript"), "-e", "library(mice)"], capture_output=True, check=False)
-    return None if done.returncode == 0 else "R lacks mice"
 
 
 def _print(out: dict) -> None:

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from run import RESULTS, machine, measure, run_r
+from run import RESULTS, machine, measure, r_missing, run_r
 
 from analysis import mixed, simulate
 
@@ -58,17 +56,6 @@ def fit(rows):
     return mixed.mmrm(rows, FORMULA, "participant_id", "wave", cov="us", ddf="kenward-roger")
 
 
-def mmrm_missing() -> str | None:
-    """Why R's mmrm cannot run here, or None."""
-    rscript = shutil.which("Rscript")
-    if rscript is None:
-        return "Rscript not found"
-    check = f'.libPaths(c("{LIB}", .libPaths())); library(mmrm); library(lme4); library(jsonlite)'
-    if subprocess.run([rscript, "-e", check], capture_output=True, check=False).returncode != 0:
-        return f"R lacks mmrm (not on Debian: build it as tests/reference/mmrm_reference.R says, into {LIB})"
-    return None
-
-
 def r_name(term: str) -> str:
     """Our term in mmrm's spelling: ``C(wave)[T.3]:arm[T.cbt]`` -> ``wave3:armcbt``."""
     if term == "Intercept":
@@ -82,7 +69,8 @@ def main(participants: int) -> dict:
     timing = measure(lambda: fit(rows))
     out = {"machine": machine(), "participants": participants, "rows": len(rows),
            "python": {"s": timing.s, "cpu_s": timing.cpu_s, "peak_mib": timing.peak_mib}}
-    why = mmrm_missing()
+    why = r_missing(("mmrm", "lme4", "jsonlite"), library=LIB,
+                    hint=f"mmrm is not on Debian: build it as tests/reference/mmrm_reference.R says, into {LIB}")
     if why:
         out["mmrm"] = {"skipped": why}
         return out

@@ -101,14 +101,20 @@ write_result <- function(x) writeLines(toJSON(x, digits = NA, auto_unbox = TRUE)
 """
 
 
-def r_missing() -> str | None:
-    """Why the lme4 side cannot run here (no Rscript, or R without lme4, lmerTest or jsonlite), or None."""
+def r_missing(packages: tuple[str, ...] = ("lme4", "lmerTest", "jsonlite"), library: str | None = None,
+              hint: str = "") -> str | None:
+    """Why R with ``packages`` cannot run here (no Rscript, or a package missing), or None.
+
+    ``library`` is a folder searched first (packages built from source, e.g. mmrm);
+    ``hint`` says how to get what is missing.
+    """
     rscript = shutil.which("Rscript")
     if rscript is None:
         return "Rscript not found"
-    check = "for (p in c('lme4', 'lmerTest', 'jsonlite')) library(p, character.only = TRUE)"
+    first = f'.libPaths(c("{library}", .libPaths())); ' if library else ""
+    check = first + f"for (p in c({', '.join(repr(p) for p in packages)})) library(p, character.only = TRUE)"
     if subprocess.run([rscript, "-e", check], capture_output=True, check=False).returncode != 0:
-        return "R lacks lme4, lmerTest or jsonlite"
+        return f"R lacks one of {', '.join(packages)}" + (f" ({hint})" if hint else "")
     return None
 
 
