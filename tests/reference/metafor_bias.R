@@ -23,21 +23,11 @@
 #   permutest permutest(fit) on subsets small enough that the test is exact.
 #   petpeese  lm(yi ~ sqrt(vi), weights = 1/vi) and lm(yi ~ vi, weights = 1/vi) by hand.
 
-suppressPackageStartupMessages(library(metafor))
-suppressPackageStartupMessages(library(jsonlite))
+source("tests/reference/metafor_common.R")
 
-script_dir <- function() {
-  arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
-  dirname(normalizePath(sub("^--file=", "", arg[1])))
-}
-here <- script_dir()
-root <- dirname(dirname(here))
-
-bcg <- read.csv(file.path(root, "data", "dat_bcg.csv"))
-bcg <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = bcg)
-molloy <- read.csv(file.path(root, "data", "dat_molloy2014.csv"))
-molloy <- escalc(measure = "ZCOR", ri = ri, ni = ni, data = molloy)
-symptom <- read.csv(file.path(root, "data", "se_symptom_meta.csv"))
+bcg <- bcg_rr()
+molloy <- molloy_zcor()
+symptom <- bundled("se_symptom_meta")
 symptom <- escalc(measure = "ZCOR", ri = ri, ni = ni, data = symptom)
 
 frames <- list(bcg = bcg, molloy = molloy, symptom = symptom)
@@ -194,6 +184,5 @@ out <- list(
   permutest = permutests,
   petpeese = petpeese
 )
-write(toJSON(out, auto_unbox = TRUE, digits = NA, null = "null", na = "null", pretty = FALSE),
-      file.path(here, "metafor_bias.json"))
+write_reference(out, "metafor_bias.json")
 cat(sprintf("wrote %s (metafor %s)\n", file.path(here, "metafor_bias.json"), packageVersion("metafor")))

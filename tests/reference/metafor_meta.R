@@ -29,20 +29,10 @@
 # "all", "if0all", "none"; drop00 = TRUE); SMD and MD on dat.normand1999 (metadat);
 # SMCC on made-up pre-post data; COR and ZCOR on molloy.
 
-suppressPackageStartupMessages(library(metafor))
-suppressPackageStartupMessages(library(jsonlite))
+source("tests/reference/metafor_common.R")
 
-script_dir <- function() {
-  arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
-  dirname(normalizePath(sub("^--file=", "", arg[1])))
-}
-here <- script_dir()
-root <- dirname(dirname(here))
-
-bcg <- read.csv(file.path(root, "data", "dat_bcg.csv"))
-bcg <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = bcg)
-molloy <- read.csv(file.path(root, "data", "dat_molloy2014.csv"))
-molloy <- escalc(measure = "ZCOR", ri = ri, ni = ni, data = molloy)
+bcg <- bcg_rr()
+molloy <- molloy_zcor()
 
 datasets <- list(
   bcg = data.frame(yi = c(bcg$yi), vi = c(bcg$vi), ablat = bcg$ablat, year = bcg$year, alloc = bcg$alloc),
@@ -140,7 +130,7 @@ two_by_two <- list(ai = quote(ai), bi = quote(bi), ci = quote(ci), di = quote(di
 bcg_cells <- list(ai = quote(tpos), bi = quote(tneg), ci = quote(cpos), di = quote(cneg))
 groups <- list(m1i = quote(m1i), sd1i = quote(sd1i), n1i = quote(n1i), m2i = quote(m2i), sd2i = quote(sd2i),
                n2i = quote(n2i))
-raw_bcg <- read.csv(file.path(root, "data", "dat_bcg.csv"))
+raw_bcg <- bundled("dat_bcg")
 
 escalc_cases <- list(
   RR_bcg = c(list(measure = "RR", data = "bcg"), es("RR", bcg_cells, raw_bcg)),
@@ -180,7 +170,6 @@ out <- list(
   ),
   escalc = escalc_cases
 )
-write(toJSON(out, auto_unbox = TRUE, digits = NA, null = "null", na = "null", pretty = FALSE),
-      file.path(here, "metafor_meta.json"))
+write_reference(out, "metafor_meta.json")
 cat(sprintf("wrote %s: %d fits, %d escalc cases (metafor %s)\n", file.path(here, "metafor_meta.json"),
             length(fits), length(escalc_cases), packageVersion("metafor")))

@@ -23,18 +23,10 @@
 # escalc cases: SMCR and SMCC on a small made-up pre-post set (m1i post-test means, m2i pre-test
 # means, sd1i pre-test SDs, sd2i post-test SDs, ri pre-post correlations, ni sample sizes).
 
-suppressPackageStartupMessages(library(metafor))
+source("tests/reference/metafor_common.R")
 suppressPackageStartupMessages(library(metadat))
-suppressPackageStartupMessages(library(jsonlite))
 
-script_dir <- function() {
-  arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
-  dirname(normalizePath(sub("^--file=", "", arg[1])))
-}
-here <- script_dir()
-root <- dirname(dirname(here))
-
-bcg <- read.csv(file.path(root, "data", "dat_bcg.csv"))
+bcg <- bundled("dat_bcg")
 yusuf <- function(table) {
   d <- dat.yusuf1985[dat.yusuf1985$table == table, ]
   data.frame(trial = d$trial, ai = d$ai, bi = d$n1i - d$ai, ci = d$ci, di = d$n2i - d$ci)
@@ -88,5 +80,4 @@ for (measure in c("SMCR", "SMCC")) {
 out <- list(metafor = as.character(packageVersion("metafor")), metadat = as.character(packageVersion("metadat")),
             tables = lapply(tables, as.list), fits = lapply(cases, fit_case),
             prepost = as.list(prepost), smc = smc)
-write(toJSON(out, auto_unbox = TRUE, digits = NA, null = "null", na = "null", pretty = FALSE),
-      file.path(here, "metafor_mh.json"))
+write_reference(out, "metafor_mh.json")

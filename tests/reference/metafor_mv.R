@@ -32,20 +32,10 @@
 # influence.rma.uni, rstudent, cooks.distance on dat.bcg (escalc RR) REML, dat.bcg ~ ablat REML with
 # test = "knha", and dat.molloy2014 (ZCOR) FE.
 
-suppressPackageStartupMessages({
-  library(metafor)
-  library(clubSandwich)
-  library(jsonlite)
-})
+source("tests/reference/metafor_common.R")
+suppressPackageStartupMessages(library(clubSandwich))
 
-script_dir <- function() {
-  arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
-  dirname(normalizePath(sub("^--file=", "", arg[1])))
-}
-here <- script_dir()
-root <- dirname(dirname(here))
-
-assink <- read.csv(file.path(root, "data", "dat_assink2016.csv"))
+assink <- bundled("dat_assink2016")
 konst <- as.data.frame(dat.konstantopoulos2011)
 konst <- data.frame(district = konst$district, school = konst$school, study = konst$study, year = konst$year,
                     yi = c(konst$yi), vi = c(konst$vi))
@@ -133,8 +123,7 @@ summarise_robust <- function(res, cluster, clubSandwich) {
 }
 
 uni_assink <- rma(yi, vi, mods = ~ year, data = assink)
-bcg <- read.csv(file.path(root, "data", "dat_bcg.csv"))
-bcg <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = bcg)
+bcg <- bcg_rr()
 uni_bcg <- rma(yi, vi, mods = ~ ablat, data = bcg)
 robust_cases <- list(
   assink_reml = list(fit = "assink_reml", cluster = "study", res = fits$assink_reml, cl = assink$study),
@@ -153,8 +142,7 @@ not_nested_cs <- tryCatch(vcovCR(fits$assink_reml, cluster = assink$id, type = "
                           error = function(e) conditionMessage(e))
 
 # ------------------------------------------------------------------ influence
-molloy <- read.csv(file.path(root, "data", "dat_molloy2014.csv"))
-molloy <- escalc(measure = "ZCOR", ri = ri, ni = ni, data = molloy)
+molloy <- molloy_zcor()
 influence_fits <- list(
   bcg_reml = list(data = "bcg", mods = NULL, method = "REML", test = "z", res = rma(yi, vi, data = bcg)),
   bcg_ablat_knha = list(data = "bcg", mods = "~ ablat", method = "REML", test = "knha",
@@ -204,6 +192,5 @@ out <- list(
   influence = influence_out,
   tutorial = tutorial_out
 )
-writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, null = "null", na = "null", matrix = "rowmajor"),
-           file.path(here, "metafor_mv.json"))
+write_reference(out, "metafor_mv.json", matrix = "rowmajor")
 cat("wrote tests/reference/metafor_mv.json\n")
