@@ -576,41 +576,46 @@ def _result(optimum: _Optimum, data: _GlmmData, family: _Family, nagq: int, fram
     n_theta = len(optimum.pars) - data.X.shape[1]
     theta, names = optimum.pars[:n_theta], Z_info.column_names
     lam = _lambda(theta, data.q)
-    singular = _is_singular(theta, data.q)
+    shared = _shared_fields(optimum, n_theta, data.y, data.weights, family, _is_singular(theta, data.q), frame,
+                            frame.data.index, np.argsort(data.order), X_info)
+    return GlmmResult(
+        **shared,
+        varcorr=_varcorr_frame(groups.name, names, lam @ lam.T),
+        random_effects=pd.DataFrame((lam @ optimum.mode.u).T, index=groups, columns=names),
+        ngroups={groups.name: len(groups)},
+        nagq=nagq, formula=formula, trials=trials, offset=offset, data=frame.data, re_design_info=Z_info,
+    )
+
+
+def _shared_fields(optimum: _Optimum, n_theta: int, y: np.ndarray, weights: np.ndarray, family: _Family,
+                   singular: bool, frame: io.ModelFrame, index: pd.Index, data_order: np.ndarray | slice,
+                   X_info: patsy.DesignInfo) -> dict:
+    """The :class:`GlmmResult` fields every optimum fills alike: coefficients, fit statistics, messages,
+    fitted values and Pearson residuals (``data_order`` puts the fit's rows back in ``index``'s order)."""
     beta = pd.Series(optimum.pars[n_theta:], index=X_info.column_names)
     npar = len(optimum.pars)
     mu = family.linkinv(optimum.mode.eta)
-    pearson = (data.y - mu) * np.sqrt(data.weights / family.variance(mu))
-    in_data_order = np.argsort(data.order)
+    pearson = (y - mu) * np.sqrt(weights / family.variance(mu))
     messages = list(frame.notes) + optimum.messages
     if singular:
         messages.append("boundary (singular) fit: see help('isSingular')")
-    return GlmmResult(
+    return dict(
         fixed=_wald_frame(beta, optimum.cov_beta),
-        varcorr=_varcorr_frame(groups.name, names, lam @ lam.T),
         loglik=-optimum.deviance / 2,
         aic=optimum.deviance + 2 * npar,
-        bic=optimum.deviance + np.log(len(data.y)) * npar,
+        bic=optimum.deviance + np.log(len(y)) * npar,
         converged=optimum.converged,
         singular=singular,
         warnings=messages,
-        random_effects=pd.DataFrame((lam @ optimum.mode.u).T, index=groups, columns=names),
         cov_beta=pd.DataFrame(optimum.cov_beta, index=beta.index, columns=beta.index),
-        fitted=pd.Series(mu[in_data_order], index=frame.data.index, name="fitted"),
-        pearson_residuals=pd.Series(pearson[in_data_order], index=frame.data.index, name="pearson"),
-        theta=theta,
-        nobs=len(data.y),
-        ngroups={groups.name: len(groups)},
+        fitted=pd.Series(mu[data_order], index=index, name="fitted"),
+        pearson_residuals=pd.Series(pearson[data_order], index=index, name="pearson"),
+        theta=optimum.pars[:n_theta],
+        nobs=len(y),
         n_dropped=frame.n_dropped,
         family=family.name,
         link=family.link,
-        formula=formula,
-        nagq=nagq,
-        trials=trials,
-        offset=offset,
-        data=frame.data,
         design_info=X_info,
-        re_design_info=Z_info,
     )
 
 
@@ -753,13 +758,6 @@ def _terms_result(optimum: _Optimum, data: _TermsData, terms: list[_ReTerm], com
     n_theta = data.n_theta
     theta = optimum.pars[:n_theta]
     singular = bool(np.any(theta[data.diagonal] < SINGULAR_TOL))
-    beta = pd.Series(optimum.pars[n_theta:], index=X_info.column_names)
-    npar = len(optimum.pars)
-    mu = family.linkinv(optimum.mode.eta)
-    pearson = (data.y - mu) * np.sqrt(data.weights / family.variance(mu))
-    messages = list(frame.notes) + optimum.messages
-    if singular:
-        messages.append("boundary (singular) fit: see help('isSingular')")
     modes = data.lam(theta) @ optimum.mode.u
     labels = _varcorr_labels(terms)
     re_terms, varcorr, start, offset_q = [], [], 0, 0
@@ -778,32 +776,13 @@ def _terms_result(optimum: _Optimum, data: _TermsData, terms: list[_ReTerm], com
     per_factor: dict[str, list[pd.DataFrame]] = {}
     for term_modes in re_terms:
         per_factor.setdefault(term_modes.group, []).append(term_modes.modes)
-    random_effects = {group: pd.concat(parts, axis=1) for group, parts in per_factor.items()}
+    shared = _shared_fields(optimum, n_theta, data.y, data.weights, family, singular, frame, complete.index,
+                            slice(None), X_info)
     return GlmmResult(
-        fixed=_wald_frame(beta, optimum.cov_beta),
+        **shared,
         varcorr=pd.concat(varcorr, ignore_index=True),
-        loglik=-optimum.deviance / 2,
-        aic=optimum.deviance + 2 * npar,
-        bic=optimum.deviance + np.log(len(data.y)) * npar,
-        converged=optimum.converged,
-        singular=singular,
-        warnings=messages,
-        random_effects=random_effects,
-        cov_beta=pd.DataFrame(optimum.cov_beta, index=beta.index, columns=beta.index),
-        fitted=pd.Series(mu, index=complete.index, name="fitted"),
-        pearson_residuals=pd.Series(pearson, index=complete.index, name="pearson"),
-        theta=theta,
-        nobs=len(data.y),
+        random_effects={group: pd.concat(parts, axis=1) for group, parts in per_factor.items()},
         ngroups={re_term.term.group: len(re_term.levels) for re_term in terms},
-        n_dropped=frame.n_dropped,
-        family=family.name,
-        link=family.link,
-        formula=formula,
-        nagq=nagq,
-        trials=trials,
-        offset=offset,
-        data=complete,
-        design_info=X_info,
-        re_design_info=re_terms[0].design_info,
-        re_terms=tuple(re_terms),
+        nagq=nagq, formula=formula, trials=trials, offset=offset, data=complete,
+        re_design_info=re_terms[0].design_info, re_terms=tuple(re_terms),
     )
