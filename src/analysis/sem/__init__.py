@@ -1,0 +1,32 @@
+"""Structural equation models with lavaan's syntax, defaults and numbers.
+
+``fit`` (lavaan's ``sem()``), ``cfa`` and ``growth`` fit a model written in lavaan
+model syntax by maximum likelihood (FIML with missing values, robust MLR on request)
+and return a :class:`SemResult` whose ``parameters`` and ``fit`` are laid out as
+lavaan's ``parameterEstimates()`` and ``fitMeasures()``; ``invariance`` fits and compares
+the configural, metric, scalar and strict levels across groups or waves.
+
+Parts: ``syntax`` (the model parser), ``model`` (parameter table with lavaan's defaults,
+RAM matrices and their derivatives), ``estimation`` (ML and FIML discrepancy, optimiser,
+information), ``robust`` (MLR), ``fit`` (fit measures), ``standardized`` (std.all),
+``fitting`` (the user functions), ``invariance``, ``result``.
+"""
+
+from .estimation import ConvergenceFailure, ModelIdentificationError
+from .fitting import cfa, fit, growth
+from .invariance import invariance, longitudinal_syntax
+from .result import SemResult
+from .syntax import ModelSyntaxError, parse
+
+__all__ = [
+           "ConvergenceFailure",
+           "ModelIdentificationError",
+           "ModelSyntaxError",
+           "SemResult",
+           "cfa",
+           "fit",
+           "growth",
+           "invariance",
+           "longitudinal_syntax",
+           "parse",
+]
