@@ -179,6 +179,18 @@ def test_table_writes_csv_word_and_latex_that_read_back_equal(tmp_path):
         compile_latex("tables/demo.tex", tmp_path)
 
 
+def test_word_files_are_the_same_bytes_on_every_run(tmp_path, monkeypatch):
+    """python-docx stamps the saving time into the zip and a new document's properties: fixed here."""
+    frame = pd.DataFrame({"estimate": [0.5, 1.5]}, index=["a", "b"])
+    written = []
+    for run, moment in enumerate((1_000_000_000, 1_700_000_000)):
+        monkeypatch.setattr("time.time", lambda moment=moment: float(moment))
+        paper.use_folder(tmp_path / str(run))
+        files = paper.table("demo", frame, "A demo")
+        written.append((files["docx"].read_bytes(), (tmp_path / str(run) / "paper.docx").read_bytes()))
+    assert written[0] == written[1]
+
+
 def test_figures_are_written_as_svg_pdf_and_png_and_collected_in_paper_docx(tmp_path):
     paper.use_folder(tmp_path)
     fig, ax = plt.subplots()

@@ -30,6 +30,7 @@ import math
 import numbers
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,9 @@ ITALIC = re.compile(r"^(b|SE|df|df1|df2|t|z|p|F|d|n|N)\b")
 P_COLUMN = re.compile(r"^(p|p_value|p_adjusted|p\.value|Pr\(>.*\))$")
 
 MINUS, DASH = "\u2212", "\u2014"
+
+#: The date written into Word files (zip entries, core properties): the zip format's first day.
+FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 @dataclass
@@ -178,7 +182,7 @@ def table(name: str, frame: pd.DataFrame, caption: str, note: str = "", decimals
     base.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(base.with_suffix(".csv"), index=False)
     base.with_suffix(".tex").write_text(latex_table(entry, number, name), encoding="utf-8")
-    _word(lambda document: _add_table(document, entry, number)).save(base.with_suffix(".docx"))
+    _save(_word(lambda document: _add_table(document, entry, number)), base.with_suffix(".docx"))
     _write_document()
     return {suffix: base.with_suffix(f".{suffix}") for suffix in ("csv", "docx", "tex")}
 
@@ -283,6 +287,8 @@ def _word(*fill):
     from docx.shared import Pt
 
     document = Document()
+    document.core_properties.created = document.core_properties.modified = datetime(*FIXED_DATE)
+    document.core_properties.last_printed = datetime(*FIXED_DATE)
     style = document.styles["Normal"]
     style.font.name, style.font.size = "Times New Roman", Pt(12)
     for add in fill:
@@ -293,10 +299,28 @@ def _word(*fill):
 def _write_document() -> None:
     """Rebuild ``paper.docx``: methods and references, then the tables and figures in order."""
     folder().mkdir(parents=True, exist_ok=True)
-    _word(_add_methods, *[lambda d, e=entry, n=n: _add_table(d, e, n)
-                          for n, entry in enumerate(_PAPER.tables.values(), start=1)],
-          *[lambda d, f=entry, n=n: _add_figure(d, f, n)
-            for n, entry in enumerate(_PAPER.figures.values(), start=1)]).save(folder() / "paper.docx")
+    _save(_word(_add_methods, *[lambda d, e=entry, n=n: _add_table(d, e, n)
+                                for n, entry in enumerate(_PAPER.tables.values(), start=1)],
+                *[lambda d, f=entry, n=n: _add_figure(d, f, n)
+                  for n, entry in enumerate(_PAPER.figures.values(), start=1)]), folder() / "paper.docx")
+
+
+def _save(document, path: Path) -> None:
+    """Save a Word document byte for byte the same on every run.
+
+    python-docx stamps the time of saving into each zip entry (and a new document's core
+    properties); the entries are rewritten with a fixed date, and the properties fixed in
+    :func:`_word`.
+    """
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    document.save(buffer)
+    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(zipfile.ZipInfo(info.filename, date_time=FIXED_DATE), source.read(info.filename),
+                            compress_type=zipfile.ZIP_DEFLATED)
 
 
 def _add_methods(document) -> None:
