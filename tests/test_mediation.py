@@ -103,7 +103,7 @@ def test_bca_matches_scipy_for_a_mean():
     sample = rng.exponential(size=60)
     draws = np.array([rng.choice(sample, sample.size).mean() for _ in range(40000)])
     jack = (sample.sum() - sample) / (sample.size - 1)
-    ours = mediation._bca(draws[:, None], np.array([sample.mean()]), jack[:, None], 0.95)
+    ours = mediation.inference.bca(draws[:, None], np.array([sample.mean()]), jack[:, None], 0.95)
     theirs = stats.bootstrap((sample,), np.mean, method="BCa", n_resamples=40000, random_state=12)
     width = theirs.confidence_interval.high - theirs.confidence_interval.low
     assert abs(ours[0][0] - theirs.confidence_interval.low) < 0.02 * width
@@ -114,7 +114,7 @@ def test_bca_matches_scipy_for_a_mean():
 
 def test_p_values_follow_mediation():
     draws = np.array([[-1.0, 2.0], [1.0, 3.0], [2.0, 1.0], [3.0, -4.0]])
-    p = mediation._mediation_p(draws, np.array([1.5, 0.0]))
+    p = mediation.inference.mediation_p(draws, np.array([1.5, 0.0]))
     assert p[0] == pytest.approx(2 * 1 / 4) and p[1] == 1.0
 
 
@@ -482,6 +482,12 @@ def test_mediation_notebook_runs_in_quick_mode(tmp_path):
     assert numbers["jobs_acme"] == pytest.approx(-0.0157, abs=5e-5)  # mediation package's published ACME
     assert abs(numbers["jobs_bayes_acme"] - numbers["jobs_acme"]) < 0.01
     assert {"change_acme_cbt", "change_acme_mindfulness", "multilevel_acme"} <= set(numbers)
+    assert "Moderated mediation" in html and "ACME (treated)" in html and "Quasi-Bayesian" in html
+    assert "Parallel mediation" in html and "ACME (gse_total_change) - ACME (gad7_total_change)" in html
+    # the effects at the estimates are deterministic (R: tests/reference/mediation_models.json)
+    assert numbers["jobs_interaction_acme_control"] == pytest.approx(-0.019778, abs=1e-6)
+    assert numbers["jobs_interaction_acme_treated"] == pytest.approx(-0.014034, abs=1e-6)
+    assert 0 < numbers["jobs_employment_acme"] < 0.006
 
 
 def test_mediate_change_takes_covariates_recorded_at_baseline_only():

@@ -1,7 +1,7 @@
-"""Figures of the mediation report: path diagram, bootstrap distribution, sensitivity to rho.
+"""Figures of the mediation report: path diagram, bootstrap distribution, sensitivity to rho, effects by arm.
 
-Every function takes a :class:`analysis.mediation.MediationResult` and returns a
-matplotlib ``Figure``.
+Every function takes a :class:`analysis.mediation.MediationResult` (``effects_by``:
+a :class:`analysis.mediation.MediationSet`) and returns a matplotlib ``Figure``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import seaborn as sns
 
 from .paths import Edge, Node, draw
 
-__all__ = ["path_diagram", "bootstrap_distribution", "sensitivity"]
+__all__ = ["path_diagram", "bootstrap_distribution", "sensitivity", "effects_by"]
+#: Rows shown for results laid out with ACME and ADE per arm (R's ten rows).
+AVERAGED = ("ACME (average)", "ADE (average)", "Total Effect")
 
 
 def _interval(row) -> str:
@@ -35,8 +37,9 @@ def path_diagram(result, labels: dict | None = None) -> plt.Figure:
     Notes
     -----
     Paths show the estimate with its 95% t interval (``result.paths``); solid
-    arrows mark intervals that exclude 0. The ACME and ADE with their
-    ``result.ci_method`` intervals are written underneath.
+    arrows mark intervals that exclude 0. The ACME and ADE (their averages over
+    the arms when they differ by arm) with their ``result.ci_method`` intervals are
+    written underneath.
     """
     labels = {"treatment": f"{result.treatment}\n({result.treated} vs {result.control})",
               "mediator": result.mediator, "outcome": result.outcome, **(labels or {})}
@@ -49,22 +52,25 @@ def path_diagram(result, labels: dict | None = None) -> plt.Figure:
                   offset=(0.1, 0.04)),
              Edge("t", "y", f"c' = {_interval(paths.loc['c_prime'])}",
                   strong=_excludes_zero(paths.loc["c_prime"]), offset=(0, -0.05))]
-    table = result.table
+    table = result.table.rename(index=dict(zip(AVERAGED[:2], ("ACME", "ADE"))))
     note = (f"ACME = {_interval(table.loc['ACME'])}, ADE = {_interval(table.loc['ADE'])}, "
             f"total = {_interval(table.loc['Total Effect'])} ({result.ci_method} intervals, "
             f"{result.n_boot} replicates); solid arrows: 95% interval excludes 0")
     return draw(nodes, edges, title=f"Mediation ({result.kind})", note=note)
 
 
-def bootstrap_distribution(result, effects: tuple = ("ACME", "ADE", "Total Effect")) -> plt.Figure:
+def bootstrap_distribution(result, effects: tuple | None = None) -> plt.Figure:
     """Histograms of the bootstrap (or Monte Carlo) replicates with estimate, interval and 0.
 
     Parameters
     ----------
     result : MediationResult
-    effects : tuple of str
-        Columns of ``result.draws`` to show, one panel each.
+    effects : tuple of str, optional
+        Columns of ``result.draws`` to show, one panel each; default ACME, ADE and
+        total effect (their averages over the arms when they differ by arm).
     """
+    if effects is None:
+        effects = ("ACME", "ADE", "Total Effect") if "ACME" in result.table.index else AVERAGED
     fig, axes = plt.subplots(1, len(effects), figsize=(4 * len(effects), 3.2), squeeze=False)
     for ax, effect in zip(axes[0], effects):
         draws = result.draws[effect].to_numpy()
@@ -115,5 +121,34 @@ def sensitivity(result) -> plt.Figure:
            ylim=(low - 0.05 * (high - low), high + 0.05 * (high - low)),
            title="Sensitivity to mediator-outcome confounding")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def effects_by(results, effects: tuple = ("ACME (control)", "ACME (treated)")) -> plt.Figure:
+    """Estimates and intervals of the effects per moderator value or per arm (forest layout).
+
+    Parameters
+    ----------
+    results : MediationSet
+        From :func:`analysis.mediation.mediate` with a moderator, or
+        :func:`analysis.mediation.mediate_arms`.
+    effects : tuple of str
+        Rows of each result's table to show; ``"ACME"`` and ``"ACME (...)"`` both
+        work for four-row tables.
+    """
+    rows = []
+    for key, result in results.results.items():
+        table = result.table
+        for effect in effects:
+            name = effect if effect in table.index else effect.split(" (")[0]
+            rows.append((f"{results.by} = {key}: {effect}", table.loc[name]))
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(rows) + 1.2))
+    for y, (label, row) in enumerate(reversed(rows)):
+        ax.errorbar(row["estimate"], y, xerr=[[row["estimate"] - row["ci_low"]], [row["ci_high"] - row["estimate"]]],
+                    fmt="o", color="black" if _excludes_zero(row) else "0.45", capsize=3)
+    ax.set_yticks(range(len(rows)), [label for label, _ in reversed(rows)])
+    ax.axvline(0, color="0.5", lw=0.8)
+    ax.set(xlabel="effect (interval of each result's ci_method)", title=f"Mediation by {results.by}")
     fig.tight_layout()
     return fig
