@@ -1,20 +1,40 @@
-# Bootstraps .venv from pyproject.toml on first use; needs only python3 and pip.
+# Bootstraps .venv from the lock on first use; needs only python3, pip and PyPI.
+# requirements.lock pins every package for Python 3.11 on Linux x86_64 (uv pip compile);
+# `make lock` refreshes it from the ranges in pyproject.toml.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements.lock
+UV_VERSION := 0.13.9
+UV     := $(BIN)/uv
+LATEST := build/venv-latest
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: install report test lab bench clean chromium
+.PHONY: install lock report test test-latest lab bench clean chromium
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# uv from PyPI through pip; then exactly the lock's packages (uv pip sync removes any others but
+# pip and uv), then this package itself, editable and without dependencies (the lock holds them all).
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and \
+	  "requirements.lock is for Python 3.11; run make PYTHON=python3.11 ...")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+
+$(STAMP): $(LOCK) pyproject.toml | $(UV)
+	$(UV) pip sync --quiet --python $(BIN)/python $(LOCK)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
+
+# The newest versions the ranges in pyproject.toml allow, pinned for Python 3.11 on Linux x86_64
+# whatever machine runs it.
+lock: | $(UV)
+	$(UV) pip compile pyproject.toml --extra dev --upgrade --quiet \
+	  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	  --custom-compile-command "make lock" -o $(LOCK)
 
 report: $(STAMP)
 	$(BIN)/analysis run
@@ -22,6 +42,16 @@ report: $(STAMP)
 # Two test processes (pytest-xdist): the suite's notebook runs and fits spread over the CI's 2 cores.
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -n 2
+
+# The same tests in a second environment (build/venv-latest) with the newest versions the ranges in
+# pyproject.toml allow, not the lock's: run it before `make lock` to see whether refreshing the lock
+# would break anything. It skips only the check that the environment is the lock's.
+test-latest: chromium | $(UV)
+	rm -rf $(LATEST)
+	$(UV) venv --quiet --python $(BIN)/python $(LATEST)
+	$(UV) pip install --quiet --python $(LATEST)/bin/python -e '.[dev]'
+	$(LATEST)/bin/python -m pytest -n 2 \
+	  --deselect tests/test_packaging.py::test_installed_versions_are_the_locks_pins
 
 # Debian's chromium for the browser test (tests/test_browser.py); sudo only when not root.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -46,6 +76,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_missing.py
 	$(BIN)/python benchmarks/coverage_missing.py
 	$(BIN)/python benchmarks/bench_meta.py
+	$(BIN)/python benchmarks/bench_sem.py
+	$(BIN)/python benchmarks/coverage_mediation.py
 	$(BIN)/python benchmarks/bench_bayes.py
 	$(BIN)/python benchmarks/coverage_mixed.py
 	$(BIN)/python benchmarks/bench_power.py

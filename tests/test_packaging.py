@@ -1,27 +1,58 @@
-"""Project set-up: pyproject and environment.yml agree; CI and README say the two commands."""
+"""Project set-up: pyproject, the lock, environment.yml and this environment agree; CI and README say the two commands."""
 
+import importlib.metadata
 import re
 import tomllib
 from pathlib import Path
 
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def requirement(spec: str) -> tuple[str, str]:
-    name, version = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", spec).groups()
-    return name.lower().replace("_", "-"), version.replace(" ", "")
+LOCK = ROOT / "requirements.lock"
+#: Installed beside the lock's packages: this package itself and the tools that install it.
+NOT_LOCKED = {"analysis", "pip", "uv"}
 
 
-def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+def locked_versions() -> dict[str, str]:
+    """``{name: version}`` of every ``name==version`` line of requirements.lock."""
+    pins = re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", LOCK.read_text(), flags=re.M)
+    return {canonicalize_name(name): version for name, version in pins}
+
+
+def test_the_lock_pins_every_requirement_of_pyproject_within_its_range():
+    """Fails when pyproject.toml changed and `make lock` was not run."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pip_side = dict(requirement(s) for s in project["dependencies"] + project["optional-dependencies"]["dev"])
+    pins = locked_versions()
+    for spec in project["dependencies"] + project["optional-dependencies"]["dev"]:
+        requirement = Requirement(spec)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not in requirements.lock: run make lock"
+        assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} is outside {spec}"
+    assert re.search(r"^#\s+make lock$", LOCK.read_text(), flags=re.M)
+
+
+def test_installed_versions_are_the_locks_pins():
+    """`make install` synced this environment to the lock: nothing missing, nothing else, same versions.
+
+    `make test-latest` deselects this test: its environment holds the newest versions instead.
+    """
+    installed = {canonicalize_name(dist.metadata["Name"]): dist.version
+                 for dist in importlib.metadata.distributions()}
+    for name in NOT_LOCKED:
+        installed.pop(name, None)
+    assert installed == locked_versions(), "this environment is not the lock's: run make install"
+
+
+def test_environment_yml_installs_the_lock_on_its_python():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    conda_side = dict(requirement(s) for s in env["dependencies"] if isinstance(s, str))
-    conda_side.pop("python")
-    conda_side.pop("pip")
-    assert conda_side == pip_side
+    conda, pip = env["dependencies"][:-1], env["dependencies"][-1]["pip"]
+    assert conda == ["python=3.11", "pip"]
+    assert pip == ["-r requirements.lock", "-e ."]
+    assert "--python-version 3.11" in (ROOT / "Makefile").read_text()
 
 
 def test_ci_runs_make_test_and_readme_quick_start_has_two_commands():

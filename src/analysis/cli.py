@@ -65,7 +65,7 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _power(args: argparse.Namespace) -> int:
-    from .power import PowerConfigError, run_config
+    from .power import PowerConfigError, PowerRunError, run_config
 
     try:
         curve = run_config(args.config, scheduler=args.scheduler, workers=args.workers,
@@ -73,6 +73,9 @@ def _power(args: argparse.Namespace) -> int:
     except (PowerConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except PowerRunError as exc:
+        print(f"error: {exc}; nothing was written", file=sys.stderr)
+        return EXIT_FAILED
     columns = ["effect", "arm", "n_per_arm", "power", "ci_low", "ci_high", "n_failed", "n_singular"]
     print(curve[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return EXIT_OK

@@ -84,7 +84,7 @@ from . import io, mediation, mixed, report
 
 __all__ = ["TrialDesign", "simulate_trial", "analyse_trial", "run_trials", "summarise", "power",
            "power_curve", "sample_size", "analytic_power", "compare_analytic", "describe",
-           "dask_client", "run_config", "PowerConfigError", "EFFECTS", "SYNCHRONOUS"]
+           "dask_client", "run_config", "PowerConfigError", "PowerRunError", "EFFECTS", "SYNCHRONOUS"]
 
 #: Effects whose power is estimated, in table order.
 EFFECTS = ("symptoms", "self_efficacy", "mediation")
@@ -476,6 +476,14 @@ def run_trials(design: TrialDesign, n_sims: int = 1000, seed: int = 0, scheduler
     pandas.DataFrame
         :func:`analyse_trial`'s rows of every trial, with a ``trial`` column,
         ordered by trial; identical whatever the workers or chunking.
+
+    Raises
+    ------
+    PowerRunError
+        A chunk of trials was lost with its workers more often than the scheduler
+        retries (``distributed.scheduler.allowed-failures``, 3 by default). A worker
+        that dies less often costs only time: its chunks rerun elsewhere from their
+        own seeds, with the same results.
     """
     _check_integer("n_sims", n_sims, 1)
     _check_integer("seed", seed, 0)
@@ -496,13 +504,21 @@ def _run(design: TrialDesign, seeds: list, client, progress: bool) -> pd.DataFra
                 parts[start] = _trial_chunk(design, start, seeds[start:start + size])
                 bar.update()
         else:
-            from distributed import as_completed
+            from distributed import KilledWorker, as_completed
 
             futures = {client.submit(_trial_chunk, design, start, seeds[start:start + size],
                                      pure=False): start for start in starts}
             try:
                 for future in as_completed(futures):
-                    parts[futures[future]] = future.result()
+                    start = futures[future]
+                    try:
+                        parts[start] = future.result()
+                    except KilledWorker:
+                        last = min(start + size, len(seeds)) - 1
+                        raise PowerRunError(
+                            f"the Dask workers running trials {start}-{last} of n_per_arm={design.n_per_arm} "
+                            "died, and the scheduler gave up on them (its setting "
+                            "distributed.scheduler.allowed-failures)") from None
                     bar.update()
             finally:
                 client.cancel(list(futures))
@@ -749,6 +765,10 @@ class PowerConfigError(ValueError):
     """The power config is wrong; nothing has been run."""
 
 
+class PowerRunError(RuntimeError):
+    """Trials were lost on the Dask cluster (their workers died more often than it retries)."""
+
+
 def run_config(path: str | Path, scheduler=None, workers: int | None = None,
                output: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
     """Run the power curve a YAML config describes; write ``power.csv`` and ``power_curve.png``.
@@ -779,6 +799,14 @@ def run_config(path: str | Path, scheduler=None, workers: int | None = None,
         A missing or unreadable file, unknown keys, or a value of the wrong type
         or out of range (the message names the key and the value), checked before
         anything runs.
+    PowerRunError
+        Trials were lost with their Dask workers; nothing was written.
+
+    Notes
+    -----
+    Both files are written only once every trial has run, each to a temporary file
+    beside it that then replaces it in one step: a failed or killed run leaves the
+    files of the last complete run, never half a file.
     """
     config = load_config(path)
     try:
@@ -789,14 +817,14 @@ def run_config(path: str | Path, scheduler=None, workers: int | None = None,
                         scheduler, workers, progress)
     folder = Path(output or config["output"])
     folder.mkdir(parents=True, exist_ok=True)
-    curve.to_csv(folder / "power.csv", index=False)
     import matplotlib.pyplot as plt
 
     from .plots import power as power_plots
 
     figure = power_plots.curve(curve)
-    figure.savefig(folder / "power_curve.png", dpi=120)
+    report.folder.replace_whole(folder / "power_curve.png", lambda path: figure.savefig(path, format="png", dpi=120))
     plt.close(figure)
+    report.folder.replace_whole(folder / "power.csv", lambda path: curve.to_csv(path, index=False))
     return curve
 
 

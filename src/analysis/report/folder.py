@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 MANIFEST, RESULTS, INDEX = "manifest.json", "results.json", "index.html"
@@ -57,14 +58,25 @@ def _remove_failed(out: Path, name: str) -> None:
         (out / stale).unlink(missing_ok=True)
 
 
-def _write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, then move it over ``path`` in one step."""
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
-                                     suffix=".tmp", delete=False) as handle:
-        handle.write(text)
-    os.chmod(handle.name, 0o644)
-    os.replace(handle.name, path)
+def replace_whole(path: Path, write: Callable[[Path], object]) -> Path:
+    """Have ``write`` fill a new temporary file beside ``path``, then move it over ``path`` in one step.
+
+    Readers (and a run killed midway) see the old file or the new one, never part of one.
+    """
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as handle:
+        temporary = Path(handle.name)
+    try:
+        write(temporary)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
     return path
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` with :func:`replace_whole`."""
+    return replace_whole(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 
 def paper_folder(name: str) -> str:

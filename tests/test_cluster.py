@@ -1,0 +1,208 @@
+"""A real Dask cluster: ``dask scheduler`` and ``dask worker`` processes (the ``distributed`` CLI) on
+127.0.0.1 run ``analysis run --scheduler`` and ``analysis power --scheduler`` with the same results as
+local runs; a worker killed during a power run is survived (its trials rerun elsewhere), and a run whose
+trials are lost fails with a clear message and writes nothing.
+
+The processes have no dashboard, listen on free ports (the scheduler picks one and writes it to its
+scheduler file) and are stopped when each test ends, whether it passed or not.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from distributed import Client
+
+pytestmark = pytest.mark.slow
+
+DASK = Path(sys.executable).with_name("dask")
+#: Seconds to wait for the scheduler and its workers to come up.
+START_TIMEOUT = 60
+#: The same settings for the cluster's processes and the local runs (`make` exports these two).
+ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
+
+# Six trials of one size: six one-trial chunks, each about a second, so a worker has one in hand
+# when it is killed.
+POWER_CONFIG = """
+design:
+  arms: [control, cbt]
+  waves: 4
+  symptom_effect: -0.3
+n_per_arm: [8]
+n_sims: 6
+seed: 3
+"""
+REPORT_CONFIG = "notebooks: [teaching/molloy2014]\nquick: true\nvariants: {}\nsweeps: {}\n"
+
+
+def start(command: list, log: Path, env: dict = ENV) -> subprocess.Popen:
+    with log.open("w") as handle:
+        return subprocess.Popen([str(part) for part in command], stdout=handle, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate a process of the cluster (kill it when it does not exit within 10 s)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for(ready, what: str, logs: list[Path]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while not ready():
+        if time.monotonic() > deadline:
+            tails = "\n".join(f"--- {log.name}\n{log.read_text()[-2000:]}" for log in logs)
+            raise TimeoutError(f"{what} did not come up within {START_TIMEOUT} s\n{tails}")
+        time.sleep(0.2)
+
+
+def scheduler_address(scheduler_file: Path) -> str | None:
+    """The address in the scheduler's file, or None while it has not written the whole file."""
+    try:
+        return json.loads(scheduler_file.read_text())["address"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return None
+
+
+@contextmanager
+def dask_cluster(folder: Path, workers: int = 2, allowed_failures: int | None = None):
+    """``dask scheduler`` and ``workers`` one-thread ``dask worker`` processes (no nanny: killing the
+    process kills the worker) on 127.0.0.1; yields the address, a client and the worker processes by name."""
+    folder.mkdir()
+    scheduler_file = folder / "scheduler.json"
+    env = dict(ENV)
+    if allowed_failures is not None:
+        env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = str(allowed_failures)
+    logs = [folder / "scheduler.log"] + [folder / f"worker-{i}.log" for i in range(workers)]
+    with ExitStack() as stack:
+        scheduler = start([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                           "--scheduler-file", scheduler_file], logs[0], env)
+        stack.callback(stop, scheduler)
+        wait_for(lambda: scheduler_address(scheduler_file), "dask scheduler", logs[:1])
+        processes = {}
+        for i in range(workers):
+            name = f"worker-{i}"
+            processes[name] = start([DASK, "worker", "--scheduler-file", scheduler_file, "--host", "127.0.0.1",
+                                     "--nthreads", "1", "--no-nanny", "--no-dashboard", "--name", name,
+                                     "--local-directory", folder / name], logs[i + 1])
+            stack.callback(stop, processes[name])
+        address = scheduler_address(scheduler_file)
+        client = stack.enter_context(Client(address, timeout=START_TIMEOUT))
+        wait_for(lambda: len(client.scheduler_info()["workers"]) == workers, f"{workers} dask workers", logs)
+        yield SimpleNamespace(address=address, client=client, workers=processes)
+
+
+@pytest.fixture
+def analysis():
+    """Start ``analysis`` commands as processes; those still running when the test ends are stopped."""
+    started = []
+
+    def launch(*args) -> subprocess.Popen:
+        started.append(subprocess.Popen([sys.executable, "-m", "analysis.cli", *map(str, args)], env=ENV,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        return started[-1]
+
+    yield launch
+    for process in started:
+        stop(process)
+
+
+def finished(process: subprocess.Popen, timeout: int = 300) -> subprocess.CompletedProcess:
+    stdout, stderr = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def kill_a_busy_worker(cluster: SimpleNamespace, run: subprocess.Popen) -> str:
+    """SIGKILL the first of the cluster's worker processes seen running a task of ``run``; its name."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and run.poll() is None:
+        workers = cluster.client.scheduler_info()["workers"]
+        for address, tasks in cluster.client.processing().items():
+            if tasks and address in workers:
+                name = workers[address]["name"]
+                process = cluster.workers[name]
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+                return name
+        time.sleep(0.05)
+    raise AssertionError("no worker ran a task of the power run")
+
+
+@pytest.fixture
+def power_config(tmp_path):
+    config = tmp_path / "power.yml"
+    config.write_text(POWER_CONFIG)
+    return config
+
+
+@pytest.fixture
+def local_power(tmp_path, power_config, analysis):
+    """power.csv of the config run locally, in the command's own process (no cluster)."""
+    result = finished(analysis("power", "--config", power_config, "--scheduler", "synchronous",
+                               "--output", tmp_path / "local"))
+    assert result.returncode == 0, result.stderr
+    return (tmp_path / "local" / "power.csv").read_bytes()
+
+
+def test_reports_on_the_cluster_are_those_of_a_local_run(tmp_path, analysis):
+    config = tmp_path / "report.yml"
+    config.write_text(REPORT_CONFIG)
+    with dask_cluster(tmp_path / "cluster") as cluster:
+        on_cluster = analysis("run", "--config", config, "--output", tmp_path / "on_cluster",
+                              "--scheduler", cluster.address)
+        local = finished(analysis("run", "--config", config, "--output", tmp_path / "local"))
+        on_cluster = finished(on_cluster)
+    assert on_cluster.returncode == 0, on_cluster.stderr
+    assert local.returncode == 0, local.stderr
+    assert f"on the Dask scheduler at {cluster.address}" in on_cluster.stdout
+    results = json.loads((tmp_path / "on_cluster" / "results.json").read_text())
+    assert results["teaching/molloy2014"]["status"] == "ok" and results["teaching/molloy2014"]["values"]
+    assert (tmp_path / "on_cluster" / "results.json").read_bytes() == (tmp_path / "local" / "results.json").read_bytes()
+    assert (tmp_path / "on_cluster" / "teaching" / "molloy2014.html").stat().st_size > 0
+
+
+def test_power_on_the_cluster_is_the_local_run_even_when_a_worker_is_killed(tmp_path, power_config, local_power,
+                                                                            analysis):
+    with dask_cluster(tmp_path / "cluster") as cluster:
+        whole = finished(analysis("power", "--config", power_config, "--scheduler", cluster.address,
+                                  "--output", tmp_path / "whole"))
+        assert whole.returncode == 0, whole.stderr
+        run = analysis("power", "--config", power_config, "--scheduler", cluster.address,
+                       "--output", tmp_path / "killed")
+        killed = kill_a_busy_worker(cluster, run)
+        survived = finished(run)
+        assert survived.returncode == 0, survived.stderr
+        assert [info["name"] for info in cluster.client.scheduler_info()["workers"].values()] == [
+            name for name in cluster.workers if name != killed]
+    assert (tmp_path / "whole" / "power.csv").read_bytes() == local_power
+    assert (tmp_path / "killed" / "power.csv").read_bytes() == local_power
+
+
+def test_trials_lost_with_their_worker_fail_the_run_clearly_and_write_nothing(tmp_path, power_config, analysis):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "power.csv").write_text("the last complete run's table\n")
+    with dask_cluster(tmp_path / "cluster", allowed_failures=0) as cluster:
+        run = analysis("power", "--config", power_config, "--scheduler", cluster.address, "--output", out)
+        kill_a_busy_worker(cluster, run)
+        failed = finished(run)
+    assert failed.returncode == 1
+    assert "Traceback" not in failed.stderr
+    last_line = failed.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error: the Dask workers running trials ")
+    assert last_line.endswith("of n_per_arm=8 died, and the scheduler gave up on them (its setting "
+                              "distributed.scheduler.allowed-failures); nothing was written")
+    assert sorted(path.name for path in out.iterdir()) == ["power.csv"]
+    assert (out / "power.csv").read_text() == "the last complete run's table\n"
