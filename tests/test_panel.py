@@ -10,6 +10,7 @@ import pytest
 
 from analysis import io, panel, report, simulate
 from analysis.plots import panel as panel_plots
+from analysis.sem import fitting as sem_fitting
 
 matplotlib.use("Agg")
 
@@ -285,15 +286,106 @@ def test_cross_lagged_notebook_runs_in_quick_mode(tmp_path):
     assert "RI-CLPM" in html and "HELP" in html and "std_high" in html and "Traceback" not in html
 
 
-def test_fallback_start_reaches_the_same_optimum(fits):
-    """The positive-definite fallback start (used when the moment-based start is not)
-    converges to the same estimates."""
-    data = PANELS[PANELS["panel"] == "missing"]
-    values, _, _ = panel._wide(data, "x", "y", "id", "wave", min_waves=3)
-    patterns = panel._patterns(values)
-    spec = panel._spec(5, random_intercepts=True, equal_lags=True)
-    mu, sigma, _, converged = panel._em_saturated(values, patterns)
-    start = panel._safe_start(spec, mu, sigma)
-    assert converged and np.isfinite(panel._objective(start, spec, patterns, len(values))[0])
-    theta, _, ok, _ = panel._optimise(spec, patterns, len(values), start)
-    assert ok and np.allclose(theta, fits["missing_riclpm_equal"].state.theta, atol=1e-6)
+def test_the_model_is_the_mulder_hamaker_syntax_fitted_by_the_sem_engine(fits):
+    """panel.syntax is the lavaan syntax of tests/reference/lavaan_riclpm.R; the engine fitted
+    from a start with every variance doubled reaches the same optimum."""
+    fit = fits["missing_riclpm_equal"]
+    model = panel.syntax("xy", 5)
+    assert "RIx =~ 1*x1 + 1*x2 + 1*x3 + 1*x4 + 1*x5" in model
+    assert "wy3 ~ y_on_x*wx2 + y_on_y*wy2" in model and "wx5 ~~ wy5" in model
+    long = PANELS[PANELS["panel"] == "missing"].pivot(index="id", columns="wave", values=["x", "y"])
+    wide = pd.DataFrame({f"{v}{w}": long[(v, w)] for v, w in long.columns})
+    variances = fit.parameters[(fit.parameters["op"] == "~~") & (fit.parameters["lhs"] == fit.parameters["rhs"])]
+    start = {(lhs, "~~", lhs): 2 * value for lhs, value in zip(variances["lhs"], variances["estimate"])}
+    again = sem_fitting.lavaan(model, wide, meanstructure=True, int_ov_free=True, information="observed",
+                               start=start)
+    free = again.state.table["free"].to_numpy() >= 0
+    assert np.allclose(again.parameters["estimate"][free], fit.parameters["estimate"], atol=1e-6)
+    assert fit.sem.fit["chisq"] == pytest.approx(fit.fit["chisq"])
+
+
+EXT = json.loads((ROOT / "tests" / "reference" / "lavaan_riclpm_ext.json").read_text())
+EXT_PANEL = pd.read_csv(ROOT / "tests" / "reference" / "riclpm_ext_panel.csv")
+#: Case of lavaan_riclpm_ext.R -> (function, arguments).
+EXT_CASES = {
+    "covariates": (panel.riclpm, {"covariates": ["age", "female"]}),
+    "covariates_clpm": (panel.clpm, {"covariates": ["age", "female"]}),
+    "groups": (panel.riclpm, {"groups": "arm"}),
+    "mlr": (panel.riclpm, {"estimator": "MLR"}),
+    "three": (panel.riclpm, {"z": "z"}),
+    "three_clpm": (panel.clpm, {"z": "z", "estimator": "MLR"}),
+}
+#: lavaan stops where the likelihood is flat (its log-likelihood is up to 1e-6 below ours): estimates
+#: agree to 1e-4 relative to max(1, |estimate|), except in the three-group model (1e-3 relative).
+EXT_ESTIMATE_TOL = {"groups": 2e-3}
+
+
+@pytest.fixture(scope="module")
+def ext_fits():
+    return {case: function(EXT_PANEL, "x", "y", "id", "wave", **kwargs)
+            for case, (function, kwargs) in EXT_CASES.items()}
+
+
+@pytest.mark.parametrize("case", list(EXT_CASES))
+def test_covariates_groups_mlr_and_a_third_variable_match_lavaan(ext_fits, case):
+    fit, ref = ext_fits[case], EXT[case]
+    expected = pd.DataFrame({"lhs": ref["lhs"], "op": ref["op"],
+                             "rhs": ["" if op == "~1" else r for op, r in zip(ref["op"], ref["rhs"])],
+                             "group": ref["group"], "est": ref["est"], "se_ref": ref["se"]})
+    merged = fit.parameters.merge(expected, on=["lhs", "op", "rhs", "group"], how="outer", indicator=True)
+    assert (merged["_merge"] == "both").all() and len(merged) == len(expected)
+    scale = np.maximum(1, np.abs(merged["est"]))
+    assert np.max(np.abs(merged["estimate"] - merged["est"]) / scale) < EXT_ESTIMATE_TOL.get(case, 1.5e-4)
+    se_tol = 1e-4 if fit.estimator == "MLR" else 1e-3
+    assert np.max(np.abs(merged["se"] / merged["se_ref"] - 1)) < se_tol
+    measures, theirs = fit.fit, ref["fit"]
+    assert 0 <= measures["loglik"] - theirs["logl"] < 1e-5
+    assert (measures["df"], measures["npar"], measures["nobs"]) == (theirs["df"], theirs["npar"], theirs["ntotal"])
+    assert abs(measures["chisq"] - theirs["chisq"]) < 1e-4
+    for name in ("cfi", "tli", "rmsea", "srmr"):
+        assert abs(measures[name] - theirs[name]) < 1e-4, name
+    if fit.estimator == "MLR":
+        assert abs(measures["chisq_scaled"] - theirs["chisq.scaled"]) < 1e-4
+        assert abs(measures["chisq_scaling_factor"] - theirs["chisq.scaling.factor"]) < 1e-4
+    assert fit.converged and ref["converged"] and fit.warnings == []
+
+
+@pytest.mark.parametrize("case", ["groups", "three_clpm"])
+def test_extended_standardized_lags_match_lavaan(ext_fits, case):
+    fit, ref = ext_fits[case], EXT[case]
+    labels = fit.groups
+    keys = [((labels[g - 1],) if len(labels) > 1 else ()) + (f"{lhs[1]}_on_{rhs[1]}", int(lhs[2:]))
+            for lhs, rhs, g in zip(ref["std_lhs"], ref["std_rhs"], ref["std_group"])]
+    table = fit.standardized.loc[keys]
+    scale = np.maximum(1, np.abs(ref["std_est"]))
+    assert np.max(np.abs(table["estimate"].to_numpy() - ref["std_est"]) / scale) < EXT_ESTIMATE_TOL.get(case, 1e-4)
+    assert np.max(np.abs(table["se"].to_numpy() / ref["std_se"] - 1)) < 1e-3
+
+
+def test_tables_of_the_extensions(ext_fits):
+    groups, three, covariates = ext_fits["groups"], ext_fits["three"], ext_fits["covariates"]
+    assert groups.groups == EXT["groups"]["group_labels"]
+    assert groups.lagged.index.names == ["group", "effect"] and len(groups.lagged) == 12
+    assert list(groups.between.loc[groups.groups[0]].index) == ["var_x", "var_y", "cov", "corr"]
+    by_arm = panel.directions(groups)
+    assert list(by_arm.index.get_level_values("group").unique()) == groups.groups
+    assert list(three.lagged.index) == ["x_on_x", "x_on_y", "x_on_z", "y_on_x", "y_on_y", "y_on_z",
+                                        "z_on_x", "z_on_y", "z_on_z"]
+    assert list(three.between.index) == ["var_x", "var_y", "var_z", "cov_xy", "cov_xz", "cov_yz",
+                                         "corr_xy", "corr_xz", "corr_yz"]
+    assert three.means.index.get_level_values("variable").unique().tolist() == ["x", "y", "z"]
+    row = covariates.covariates.loc[("RIy", "female")]
+    params = covariates.parameters.set_index(["lhs", "op", "rhs"])
+    assert row["estimate"] == params.loc[("RIy", "~", "female"), "estimate"]
+    assert "Covariates:" in covariates.summary() and "Scaled chi-square" in ext_fits["mlr"].summary()
+
+
+@pytest.mark.parametrize("change, z, message", [
+    (lambda d: d.assign(age=d["age"] + d["wave"]), "z", "age: riclpm: changes within a person"),
+    (lambda d: d.assign(age=d["age"].where(d["id"] != 3)), "z", r"age: riclpm: missing for 1 person \(e.g. id 3\)"),
+    (lambda d: d, "x", "z is 'x', which is already x or y"),
+    (lambda d: d.assign(z=d["x"]), "z", r"z at wave 2: riclpm: collinear .*\+1\*x at wave 2"),
+])
+def test_bad_extension_input_is_named(change, z, message):
+    with pytest.raises(ValueError, match=message):
+        panel.riclpm(change(EXT_PANEL), "x", "y", "id", "wave", covariates=["age"], z=z)

@@ -1,6 +1,6 @@
 """Structural equation models with lavaan's syntax, defaults and numbers.
 
-``fit`` (lavaan's ``sem()``), ``cfa`` and ``growth`` fit a model written in lavaan
+``fit`` (lavaan's ``sem()``), ``cfa``, ``growth`` and ``lavaan`` (its bare defaults) fit a model written in lavaan
 model syntax by maximum likelihood (FIML with missing values, robust MLR on request)
 and return a :class:`SemResult` whose ``parameters`` and ``fit`` are laid out as
 lavaan's ``parameterEstimates()`` and ``fitMeasures()``; ``invariance`` fits and compares
@@ -13,7 +13,7 @@ information), ``robust`` (MLR), ``fit`` (fit measures), ``standardized`` (std.al
 """
 
 from .estimation import ConvergenceFailure, ModelIdentificationError
-from .fitting import cfa, fit, growth
+from .fitting import cfa, fit, growth, lavaan
 from .invariance import invariance, longitudinal_syntax
 from .result import SemResult
 from .syntax import ModelSyntaxError, parse
@@ -26,6 +26,7 @@ __all__ = [
            "cfa",
            "fit",
            "growth",
+           "lavaan",
            "invariance",
            "longitudinal_syntax",
            "parse",

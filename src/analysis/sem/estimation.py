@@ -30,15 +30,18 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
-from ..panel import _em_saturated, _patterns
 from .model import Structure
 
 __all__ = [
     "ConvergenceFailure",
     "GroupData",
     "ModelIdentificationError",
+    "Patterns",
     "Problem",
+    "em_saturated",
     "information",
+    "jacobian",
+    "missing_patterns",
     "optimise",
     "vcov",
 ]
@@ -54,6 +57,11 @@ NEWTON_SWITCH = 1e-2
 HESSIAN_STEP = 1e-5
 #: An information eigenvalue below this share of the largest is singular.
 SINGULAR = 1e-10
+#: Step of the five-point central differences of :func:`jacobian` (lavaan's numerical derivatives).
+JACOBIAN_STEP = 1e-5
+#: EM for the unrestricted (h1) model: iterations and relative log-likelihood tolerance.
+EM_MAX_ITER = 20000
+EM_TOL = 1e-10
 
 
 class ModelIdentificationError(ValueError):
@@ -100,8 +108,8 @@ class GroupData:
         """Sufficient statistics; patterns and the EM saturated model when ``fiml`` and values are missing."""
         n, p = values.shape
         if fiml and np.isnan(values).any():
-            patterns = _patterns(values)
-            mean, cov, h1, converged = _em_saturated(values, patterns)
+            patterns = missing_patterns(values)
+            mean, cov, h1, converged = em_saturated(values, patterns)
             return cls(label, values, mean, cov, patterns, h1, converged)
         mean = values.mean(axis=0)
         centred = values - mean
@@ -110,11 +118,87 @@ class GroupData:
         return cls(label, values, mean, cov, None, h1)
 
 
+@dataclass(frozen=True)
+class Patterns:
+    """Sufficient statistics of the missingness patterns with the same number of observed
+    variables, stacked: observed indices (k, m), cases (k), means (k, m), ML covariances (k, m, m)."""
+
+    observed: np.ndarray
+    n: np.ndarray
+    mean: np.ndarray
+    cov: np.ndarray
+
+
+def _pattern_rows(values: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(observed mask, rows) for each missingness pattern."""
+    keys, inverse = np.unique(~np.isnan(values), axis=0, return_inverse=True)
+    return [(key, values[inverse.ravel() == k]) for k, key in enumerate(keys)]
+
+
+def missing_patterns(values: np.ndarray) -> list[Patterns]:
+    """The missingness patterns of ``values`` (cases x variables, NaN missing), grouped by size."""
+    groups = {}
+    for key, rows in _pattern_rows(values):
+        rows = rows[:, key]
+        centred = rows - rows.mean(axis=0)
+        groups.setdefault(int(key.sum()), []).append(
+            (np.flatnonzero(key), len(rows), rows.mean(axis=0), centred.T @ centred / len(rows)))
+    return [Patterns(*(np.array(part) for part in zip(*group))) for _, group in sorted(groups.items())]
+
+
+def em_saturated(values: np.ndarray, patterns: list[Patterns]):
+    """FIML estimates of an unrestricted mean and covariance by EM.
+
+    Returns
+    -------
+    mu, sigma : numpy.ndarray
+    loglik : float
+    converged : bool
+        Whether the log-likelihood settled within ``EM_MAX_ITER`` iterations.
+    """
+    mu = np.nanmean(values, axis=0)
+    sigma = np.diag(np.nanvar(values, axis=0))
+    n, p = values.shape
+    groups = _pattern_rows(values)
+    previous = -np.inf
+    for _ in range(EM_MAX_ITER):
+        first, second = np.zeros(p), np.zeros((p, p))
+        for key, rows in groups:
+            o, m = np.flatnonzero(key), np.flatnonzero(~key)
+            filled = np.where(np.isnan(rows), 0.0, rows)
+            if m.size:
+                coef = np.linalg.solve(sigma[np.ix_(o, o)], sigma[np.ix_(o, m)])
+                filled[:, m] = mu[m] + (rows[:, o] - mu[o]) @ coef
+                second[np.ix_(m, m)] += len(rows) * (sigma[np.ix_(m, m)] - sigma[np.ix_(m, o)] @ coef)
+            first += filled.sum(axis=0)
+            second += filled.T @ filled
+        mu = first / n
+        sigma = second / n - np.outer(mu, mu)
+        current = fiml_loglik(mu, sigma, patterns)[0]
+        if current - previous < EM_TOL * max(1.0, abs(current)):
+            return mu, sigma, current, True
+        previous = current
+    return mu, sigma, current, False
+
+
+def jacobian(func, theta: np.ndarray) -> np.ndarray:
+    """Jacobian of a vector function by lavaan's five-point central differences."""
+    h = JACOBIAN_STEP
+    columns = []
+    for j in range(len(theta)):
+        step = np.zeros_like(theta)
+        step[j] = h
+        columns.append((np.atleast_1d(func(theta - 2 * step)) - 8 * np.atleast_1d(func(theta - step))
+                        + 8 * np.atleast_1d(func(theta + step)) - np.atleast_1d(func(theta + 2 * step)))
+                       / (12 * h))
+    return np.column_stack(columns)
+
+
 def fiml_loglik(mu: np.ndarray, sigma: np.ndarray, patterns: list):
     """FIML log-likelihood and its gradient in Sigma (full matrix) and mu.
 
     Each missingness pattern contributes the normal log-likelihood of its observed
-    variables from its sufficient statistics (:func:`analysis.panel._patterns`);
+    variables from its sufficient statistics (:func:`missing_patterns`);
     the gradients are scattered back with ``bincount``.
 
     Raises

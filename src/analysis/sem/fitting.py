@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 
 from .. import io
-from ..panel import _jacobian
 from . import estimation, robust
 from .estimation import GroupData, ModelIdentificationError, Problem
 from .fit import baseline_loglik, fit_measures, srmr
@@ -17,7 +16,7 @@ from .result import PARAMETER_COLUMNS, SemResult, wald
 from .standardized import evaluate, std_all
 from .syntax import ParsedModel, parse
 
-__all__ = ["cfa", "fit", "growth"]
+__all__ = ["cfa", "fit", "growth", "lavaan"]
 
 ESTIMATORS = ("ML", "MLR")
 MISSING = ("fiml", "listwise")
@@ -101,6 +100,36 @@ def growth(model: str, data: pd.DataFrame, group: str | None = None, estimator: 
     return _fit(model, data, "growth", group, estimator, missing, group_equal, conf_level, meanstructure)
 
 
+def lavaan(model: str, data: pd.DataFrame, group: str | None = None, estimator: str = "ML",
+           missing: str = "fiml", group_equal: tuple = (), conf_level: float = 0.95,
+           meanstructure: bool | None = None, int_ov_free: bool = False,
+           information: str | None = None, start: dict | None = None) -> SemResult:
+    """Fit a model as the bare ``lavaan::lavaan()``: only what the syntax writes is in the model.
+
+    Unwritten (residual) variances are fixed at 0, no covariance is added by itself,
+    no loading is fixed to 1, latent means are 0 (``auto.var``, ``auto.cov.lv.x``,
+    ``auto.cov.y``, ``auto.fix.first`` off); covariates keep ``fixed.x``. Parameters as
+    :func:`fit`, and:
+
+    Parameters
+    ----------
+    int_ov_free : bool, default False
+        Free the intercepts of the observed variables (lavaan's ``int.ov.free``).
+    information : {"expected", "observed"}, optional
+        Information matrix of the standard errors; by default observed with
+        missing values under FIML, expected otherwise. lavaan's ``missing = "ml"``
+        uses the observed information also on complete data: pass ``"observed"``.
+    start : dict, optional
+        Start values of free parameters by ``(lhs, op, rhs)`` (all groups); the
+        others start at lavaan's simple values (variances of latent variables 0.05,
+        which can be far from the data when no residual variance is free).
+    """
+    if information not in (None, "expected", "observed"):
+        raise ValueError(f"sem.lavaan: information must be 'expected' or 'observed', got {information!r}")
+    return _fit(model, data, "lavaan", group, estimator, missing, group_equal, conf_level, meanstructure,
+                {"int_ov_free": int_ov_free}, information, start)
+
+
 @dataclass(frozen=True)
 class Fitted:
     """What later computations need: the problem, estimates, tables and data."""
@@ -114,8 +143,9 @@ class Fitted:
     meanstructure: bool
 
 
-def _fit(model, data, flavour, group, estimator, missing, group_equal, conf_level, meanstructure) -> SemResult:
-    who = {"sem": "sem.fit", "cfa": "sem.cfa", "growth": "sem.growth"}[flavour]
+def _fit(model, data, flavour, group, estimator, missing, group_equal, conf_level, meanstructure,
+         switches: dict | None = None, information: str | None = None, start: dict | None = None) -> SemResult:
+    who = {"sem": "sem.fit", "cfa": "sem.cfa", "growth": "sem.growth", "lavaan": "sem.lavaan"}[flavour]
     _check_arguments(who, estimator, missing, conf_level)
     parsed = parse(model)
     names = variable_names(parsed.formulas)
@@ -127,15 +157,15 @@ def _fit(model, data, flavour, group, estimator, missing, group_equal, conf_leve
                          or any(f.op == "~1" for f in parsed.formulas))
     elif fiml and not meanstructure:
         raise ValueError(f"{who}: full-information ML (missing values with missing='fiml') needs a mean structure")
-    options = replace(options, meanstructure=meanstructure, group_equal=tuple(group_equal))
+    options = replace(options, meanstructure=meanstructure, group_equal=tuple(group_equal), **(switches or {}))
     table = _fill_exo(parameter_table(parsed, len(groups), options), names, groups)
     _check_labels(parsed, table, who)
     n_x = len(names.ov_x) if options.fixed_x else 0
     _check_moments(table, len(names.ov), n_x, meanstructure, len(groups), who)
     structures = [Structure.build(table, names, g, meanstructure) for g in range(1, len(groups) + 1)]
     problem = Problem(structures, groups)
-    theta, converged, _ = estimation.optimise(problem, _start(table, names, groups))
-    kind = "observed" if fiml else "expected"
+    theta, converged, _ = estimation.optimise(problem, _given_start(_start(table, names, groups), table, start))
+    kind = information or ("observed" if fiml else "expected")
     information = estimation.information(problem, theta, kind)
     fitted = Fitted(problem, theta, table, parsed, names,
                     estimation.vcov(information, estimation.frame_labels(table)), meanstructure)
@@ -273,6 +303,17 @@ def _start(table: pd.DataFrame, names: Names, groups: list) -> np.ndarray:
     return theta
 
 
+def _given_start(theta: np.ndarray, table: pd.DataFrame, start: dict | None) -> np.ndarray:
+    """Start values given by ``(lhs, op, rhs)`` replace the simple ones."""
+    if not start:
+        return theta
+    theta = theta.copy()
+    for lhs, op, rhs, free in table[["lhs", "op", "rhs", "free"]].itertuples(index=False):
+        if free >= 0 and (lhs, op, rhs) in start:
+            theta[free] = start[(lhs, op, rhs)]
+    return theta
+
+
 def _measures(fitted: Fitted, n_x: int) -> pd.Series:
     """Fit measures; with fixed covariates the log-likelihoods are conditional on them, as lavaan's."""
     problem = fitted.problem
@@ -336,7 +377,7 @@ def _defined(fitted: Fitted, std: np.ndarray) -> pd.DataFrame:
         return np.array([evaluate(d, labels) for d in definitions])
 
     estimate = values(fitted.theta)
-    jac = _jacobian(values, fitted.theta)
+    jac = estimation.jacobian(values, fitted.theta)
     se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", jac, fitted.vcov, jac), 0, None))
     return pd.DataFrame({"lhs": [d.name for d in definitions], "op": ":=",
                          "rhs": [d.expression.replace("**", "^").replace(" ", "") for d in definitions], "group": 0,

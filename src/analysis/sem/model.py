@@ -50,11 +50,14 @@ class Options:
     group_equal: tuple = ()
 
 
-#: The defaults of lavaan's ``sem()``, ``cfa()`` and ``growth()``.
+#: The defaults of lavaan's ``sem()``, ``cfa()``, ``growth()`` and the bare ``lavaan()`` (nothing
+#: added by itself: unwritten variances fixed at 0, no automatic covariances or free intercepts).
 FLAVOURS = {
     "sem": Options(),
     "cfa": Options(),
     "growth": Options(meanstructure=True, int_ov_free=False, int_lv_free=True),
+    "lavaan": Options(int_ov_free=False, auto_fix_first=False, auto_fix_single=False, auto_var=False,
+                      auto_cov_lv_x=False, auto_cov_y=False),
 }
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..panel import _jacobian
+from .estimation import jacobian
 
 __all__ = ["casewise_gradients", "mlr", "scaling_trace"]
 
@@ -80,7 +80,7 @@ def _h1_parts(group, meanstructure: bool):
 
     start = np.concatenate([group.mean, group.cov[rows, cols]]) if meanstructure else group.cov[rows, cols]
     scores = _vech_scores(*casewise_gradients(group.values, group.mean, group.cov), meanstructure)
-    a1 = -_jacobian(total_scores, start) / group.n
+    a1 = -jacobian(total_scores, start) / group.n
     return (a1 + a1.T) / 2, scores.T @ scores / group.n
 
 
