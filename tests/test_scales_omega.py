@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import io, report, scales
+from analysis import io, report, scales, sem
 from analysis.scales import factor
+from analysis.sem import data as sem_data
 
 REFERENCE = Path(__file__).resolve().parent / "reference"
 PSYCH = json.loads((REFERENCE / "psych_omega.json").read_text())["cases"]
@@ -187,15 +188,44 @@ def test_omega_by_wave_says_why_a_wave_has_no_omegas_and_rejects_short_instrumen
 @pytest.mark.slow
 def test_measurement_notebook_runs_in_quick_mode(tmp_path):
     declared = report.notebook_parameters("09_measurement")
-    assert {"data", "mapping", "se_instrument", "symptom_instruments", "nfactors", "seed", "quick"} == set(declared)
+    assert {"data", "mapping", "se_instrument", "symptom_instruments", "nfactors", "invariance_waves",
+            "estimator", "seed", "quick"} == set(declared)
     run = report.run_notebook("09_measurement", {"quick": True}, tmp_path)
     assert run.ok, run.error
     html = (tmp_path / "09_measurement.html").read_text()
     for piece in ("Reliability per wave", "Item statistics and key check", "General and group factors",
-                  "Split-half reliability", "omega_h", "Traceback"):
-        assert (piece in html) == (piece != "Traceback"), piece
+                  "Split-half reliability", "omega_h", "Measurement invariance of self-efficacy across waves",
+                  "Measurement invariance between arms at baseline", "Parallel-process latent growth",
+                  "Correlation of the slopes", "<strong>Warning</strong>", "Traceback"):
+        assert (piece in html) == (piece not in ("<strong>Warning</strong>", "Traceback")), piece
     values = report.recorded(tmp_path / "09_measurement.ipynb")
-    baseline = io.load_trial("synthetic_trial").query("wave == 0")
+    trial = io.load_trial("synthetic_trial")
+    baseline = trial.query("wave == 0")
     expected = scales.omega(scales.reverse_keyed(baseline, "gse").dropna())
     assert values["gse_baseline_omega_h"] == pytest.approx(expected.omega_h, rel=1e-7)
     assert {"gse_baseline_alpha", "phq9_baseline_omega_t", "gad7_baseline_split_half_min"} <= set(values)
+    _assert_sem_sections_match_the_engine(values, trial)
+
+
+def _assert_sem_sections_match_the_engine(values: dict, trial: pd.DataFrame) -> None:
+    """The notebook's recorded invariance and growth numbers (quick mode: GSE items 1-5, waves 0-2, MLR)
+    against direct calls of analysis.sem on the same data."""
+    items = [f"gse_{k}" for k in range(1, 6)]
+    wide = sem_data.wide(trial, items + ["gse_total", "phq9_total"], keep=["arm"])
+    template = "SE =~ " + " + ".join(f"{item}_{{wave}}" for item in items)
+    configural = sem.cfa(sem.longitudinal_syntax(template, ["w0", "w1", "w2"], "configural"), wide,
+                         meanstructure=True)  # ML: the same chi-square as MLR, without the robust part
+    assert values["gse_waves_configural_chisq"] == pytest.approx(configural.fit["chisq"], rel=1e-7)
+    arm_model = "SE =~ " + " + ".join(f"{item}_w0" for item in items)
+    scalar = sem.cfa(arm_model, wide, group="arm", group_equal=("loadings", "intercepts"))
+    assert values["gse_arms_scalar_chisq"] == pytest.approx(scalar.fit["chisq"], rel=1e-7)
+    levels = ("configural", "metric", "scalar", "strict")
+    assert values["gse_waves_invariance_level"] in levels and values["gse_arms_invariance_level"] in levels
+    waves = range(6)
+    model = "\n".join(sem_data.growth_syntax(v, [2 * w for w in waves], waves, name)
+                      for v, name in (("gse_total", "SE"), ("phq9_total", "SY")))
+    growth = sem.growth(model, wide, estimator="MLR")
+    slopes = growth.parameters.query("lhs == 'sSE' and op == '~~' and rhs == 'sSY'")
+    assert values["growth_slope_corr"] == pytest.approx(slopes.std_all.iloc[0], rel=1e-7)
+    assert values["growth_cfi"] == pytest.approx(growth.fit["cfi"], rel=1e-7)
+    assert -1 < values["growth_slope_corr"] < 0
