@@ -280,3 +280,18 @@ def test_summary_and_lookup(holzinger):
     result = sem.cfa(HS, holzinger)
     assert "CFI" in result.summary() and "visual" in result.summary()
     assert result.estimate("visual", "=~", "x2") == pytest.approx(LAVAAN["hs_cfa"]["pe"]["est"][1], abs=EST)
+
+
+def test_a_stalled_scoring_run_restarts_and_reaches_lavaans_optimum():
+    """Four items, three arms, FIML: from lavaan's simple start Fisher scoring ran one arm's loadings off
+    to -200 (tests/reference/sem_restart.R); the BFGS restart reaches lavaan's optimum."""
+    ref = json.loads((REF / "sem_restart.json").read_text())
+    data = pd.read_csv(REF / "sem_gse4_baseline.csv")
+    result = sem.cfa("SE =~ gse_1 + gse_2 + gse_3 + gse_4", data, group="arm")
+    assert result.converged and not result.warnings
+    got = result.parameters
+    assert list(got.lhs) == ref["lhs"] and list(got.op) == ref["op"] and list(got.group) == ref["group"]
+    np.testing.assert_allclose(got.estimate, _array(ref["est"]), atol=EST, rtol=0)
+    np.testing.assert_allclose(got.se, _array(ref["se"]), atol=SE, rtol=0)
+    for name in ("chisq", "df", "cfi", "rmsea", "srmr"):
+        assert result.fit[name] == pytest.approx(ref["fit"][name], rel=FIT, abs=FIT), name

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import linalg
+from scipy import linalg, optimize
 
 from .model import Structure
 
@@ -329,7 +329,10 @@ def optimise(problem: Problem, start: np.ndarray):
     Fisher scoring (expected Hessian) is robust far from the minimum but converges
     only linearly when the model misfits; once the largest gradient is below
     ``NEWTON_SWITCH`` the expected Hessian is refined by BFGS updates from step to
-    step, which converge superlinearly.
+    step, which converge superlinearly. Where scoring stalls (it can be drawn
+    towards an improper solution, e.g. one group's loadings running off to -200 with
+    a latent variance near 0 from lavaan's simple start), SciPy's BFGS with the
+    analytic gradient starts again from ``start`` and the lower converged minimum is kept.
 
     Returns
     -------
@@ -372,7 +375,24 @@ def optimise(problem: Problem, start: np.ndarray):
             hess = None
         theta, value, grad = trial, trial_value, trial_grad
     converged = bool(np.all(np.isfinite(grad)) and np.max(np.abs(grad)) < CONVERGED)
+    if not converged:
+        theta, converged, value = _bfgs_restart(problem, start, theta, value)
     return theta, converged, iteration
+
+
+def _bfgs_restart(problem: Problem, start: np.ndarray, stalled: np.ndarray, stalled_value: float):
+    """SciPy's BFGS from the start values; its optimum where it converges lower than the stalled point."""
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = problem.discrepancy(theta)
+        return (value, grad) if np.isfinite(value) else (np.inf, np.zeros_like(theta))
+
+    result = optimize.minimize(objective, start, jac=True, method="BFGS",
+                               options={"gtol": CONVERGED / 10, "maxiter": 20 * MAX_ITER})
+    grad = problem.discrepancy(result.x)[1]
+    converged = bool(np.isfinite(result.fun) and np.max(np.abs(grad)) < CONVERGED)
+    if converged and result.fun <= stalled_value:
+        return result.x, True, result.fun
+    return stalled, False, stalled_value
 
 
 def _solve(hess: np.ndarray, grad: np.ndarray) -> np.ndarray:
