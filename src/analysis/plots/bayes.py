@@ -13,6 +13,7 @@ import pandas as pd
 import seaborn as sns
 
 from .. import bayes
+from ..bayes.diagnostics import _interval_names
 
 __all__ = ["posterior", "trajectories", "predictive_check", "sensitivity", "trace", "forest"]
 
@@ -30,7 +31,7 @@ def posterior(result: bayes.BayesResult, name: str, reference: float = 0.0) -> p
         below it.
     """
     row = result.table().loc[name]
-    low, high = bayes._interval_names(bayes.INTERVAL)
+    low, high = _interval_names(bayes.INTERVAL)
     draws = result.draws(name).values
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     ax.hist(draws, bins=60, color=sns.color_palette("colorblind")[0], alpha=0.75)
@@ -130,7 +131,7 @@ def sensitivity(table: pd.DataFrame) -> plt.Figure:
     table : DataFrame
         From :func:`analysis.bayes.prior_sensitivity`.
     """
-    low, high = bayes._interval_names(bayes.INTERVAL)
+    low, high = _interval_names(bayes.INTERVAL)
     parameters = list(pd.unique(table["parameter"]))
     priors = list(pd.unique(table["prior"]))
     palette = sns.color_palette("colorblind", len(priors))
@@ -163,7 +164,7 @@ def forest(result: bayes.BayesResult) -> plt.Figure:
     """Meta-analysis forest plot: observed effects with 95% CIs, shrunken study effects, mu and theta_new."""
     table = result.design.frame
     posterior = result.table()
-    low, high = bayes._interval_names(bayes.INTERVAL)
+    low, high = _interval_names(bayes.INTERVAL)
     k = len(table)
     fig, ax = plt.subplots(figsize=(6, 0.35 * (k + 3) + 1))
     half = 1.96 * np.sqrt(table["vi"].to_numpy())
