@@ -389,3 +389,15 @@ def test_tables_of_the_extensions(ext_fits):
 def test_bad_extension_input_is_named(change, z, message):
     with pytest.raises(ValueError, match=message):
         panel.riclpm(change(EXT_PANEL), "x", "y", "id", "wave", covariates=["age"], z=z)
+
+
+def test_an_inadmissible_small_panel_is_reported_not_refused():
+    """80 people at four visits (the own-data example): the likelihood runs into negative random-intercept
+    variances and the information is indefinite there. The estimates come back with the trouble named and no
+    standard errors (as lavaan, which cannot compute them), instead of an error that stops the report."""
+    import own_data
+
+    result = panel.riclpm(own_data.trial(), "gse_total", "phq9_total")
+    assert any("not positive definite" in w and "no standard errors" in w for w in result.warnings)
+    assert any("inadmissible" in w for w in result.warnings)
+    assert result.lagged["estimate"].notna().all() and result.lagged["se"].isna().all()

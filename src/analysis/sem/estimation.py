@@ -417,22 +417,34 @@ def information(problem: Problem, theta: np.ndarray, kind: str) -> np.ndarray:
     return problem.n_total / 2 * hess
 
 
-def vcov(info: np.ndarray, labels: list[str]) -> np.ndarray:
-    """Inverse information; a singular information matrix names the parameters it involves.
+def vcov(info: np.ndarray, labels: list[str]) -> tuple[np.ndarray, str | None]:
+    """Inverse information, and a message where there is none to invert.
+
+    A singular information matrix (an eigenvalue near 0) means the model is not
+    identified and is refused, naming the parameters it involves. A clearly
+    negative eigenvalue means the estimates are not at a proper minimum (the
+    optimiser stopped short, or ran into an inadmissible region): the estimates are
+    kept, with no standard errors (NaN) and a message saying why, as lavaan warns
+    that it could not compute them.
 
     Raises
     ------
     ModelIdentificationError
     """
     values, vectors = np.linalg.eigh(info)
-    if values.min() <= SINGULAR * max(values.max(), 1.0):
+    scale = SINGULAR * max(values.max(), 1.0)
+    if values.min() < -scale:
+        return np.full_like(info, np.nan), (
+            f"the information matrix is not positive definite (smallest eigenvalue {values.min():.3g}): the "
+            "estimates are not at a proper minimum, so there are no standard errors")
+    if values.min() <= scale:
         null = np.abs(vectors[:, 0])
         involved = [labels[k] for k in np.argsort(-null)[:4] if null[k] > 0.1]
         raise ModelIdentificationError(
             f"the model is not identified: the information matrix is singular (smallest eigenvalue "
             f"{values.min():.3g}); the parameters involved include {', '.join(involved)}. Fix a loading or a "
             "variance to set each latent variable's scale, or free fewer parameters")
-    return np.linalg.inv(info)
+    return np.linalg.inv(info), None
 
 
 def frame_labels(table: pd.DataFrame) -> list[str]:

@@ -167,10 +167,11 @@ def _fit(model, data, flavour, group, estimator, missing, group_equal, conf_leve
     theta, converged, _ = estimation.optimise(problem, _given_start(_start(table, names, groups), table, start))
     kind = information or ("observed" if fiml else "expected")
     information = estimation.information(problem, theta, kind)
-    fitted = Fitted(problem, theta, table, parsed, names,
-                    estimation.vcov(information, estimation.frame_labels(table)), meanstructure)
+    covariance, trouble = estimation.vcov(information, estimation.frame_labels(table))
+    fitted = Fitted(problem, theta, table, parsed, names, covariance, meanstructure)
     measures = _measures(fitted, n_x)
     messages = [] if converged else ["the optimiser did not converge: estimates are unreliable"]
+    messages += [trouble] if trouble else []
     messages += [f"group {g.label}: EM for the unrestricted model did not converge; chi-square is approximate"
                  for g in groups if not g.em_converged]
     if estimator == "MLR":
