@@ -106,7 +106,7 @@ def test_diff_and_run_refuse_bad_arguments_with_exit_2(tmp_path, capsys):
 def test_unreachable_scheduler_exits_2_before_running(tmp_path, capsys, monkeypatch):
     from analysis import report
 
-    monkeypatch.setattr(report, "SCHEDULER_TIMEOUT", 1)
+    monkeypatch.setattr(report.runner, "SCHEDULER_TIMEOUT", 1)
     config = tmp_path / "config.yml"
     config.write_text("notebooks: [teaching/molloy2014]\nvariants: {}\nsweeps: {}\n")
     code = cli.main(["run", "--config", str(config), "--output", str(tmp_path / "out"),

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -156,25 +155,27 @@ def test_the_run_command_waits_by_default():
 
 #: ``analysis run`` with the runner's notebooks taken from a folder (argv[1]); the rest of argv is the CLI's.
 RUN = ("import sys; from pathlib import Path; from analysis import cli, report; "
-       "report.NOTEBOOKS = Path(sys.argv[1]); sys.exit(cli.main(sys.argv[2:]))")
+       "report.config.NOTEBOOKS = Path(sys.argv[1]); sys.exit(cli.main(sys.argv[2:]))")
 
 
 def test_two_runs_on_one_folder_take_turns_and_leave_every_page_whole(tmp_path):
-    books, out, log = tmp_path / "notebooks", tmp_path / "out", tmp_path / "log.txt"
+    books, out, log, go = tmp_path / "notebooks", tmp_path / "out", tmp_path / "log.txt", tmp_path / "go"
     books.mkdir()
-    # each kernel logs its runner (its parent process) and when it ran; the first run's kernels sleep 6 s so
-    # that the second process has started (and waits) while the first holds the lock, even on a loaded machine
+    # each kernel logs its runner (its parent process) and when it ran; the first run's kernels hold on until
+    # the test has seen the second process wait for the lock (the file `go`), however loaded the machine
     for name in ("one", "two"):
         tiny_notebook(books / f"{name}.ipynb",
-                      "import os, time\nstart = time.time()\ntime.sleep(6 if run == 1 else 0)\n"
+                      "import os, time\nstart = time.time()\n"
+                      "while run == 1 and not os.path.exists(go) and time.time() - start < 120:\n"
+                      "    time.sleep(0.1)\n"
                       "from analysis import report\nreport.record('run', run)\n"
                       "with open(log, 'a') as f:\n    f.write(f'{os.getppid()} {start} {time.time()}\\n')",
-                      parameters="log = ''\nrun = 0")
+                      parameters="log = ''\ngo = ''\nrun = 0")
 
     def analysis_run(second: int) -> subprocess.Popen:
         """``analysis run`` of both notebooks; the second run changes notebook two (so it runs again)."""
         config = write_config(tmp_path / f"{second}", "variants: {}\nsweeps: {}\nnotebook_params: "
-                              f"{{one: {{log: '{log}', run: 1}}, two: {{log: '{log}', run: {second}}}}}\n")
+                              f"{{one: {{log: '{log}', go: '{go}', run: 1}}, two: {{log: '{log}', go: '{go}', run: {second}}}}}\n")
         return subprocess.Popen([sys.executable, "-c", RUN, str(books), "run", "--config", str(config),
                                  "--output", str(out), "--jobs", "2"], stderr=subprocess.PIPE, text=True,
                                 stdout=subprocess.DEVNULL)
@@ -186,7 +187,15 @@ def test_two_runs_on_one_folder_take_turns_and_leave_every_page_whole(tmp_path):
         time.sleep(0.05)
     assert lock.read_holder(out / LOCK_FILE).pid == first.pid
     second = analysis_run(2)
-    (_, first_err), (_, second_err) = first.communicate(timeout=90), second.communicate(timeout=90)
+    seen = []  # the second process's messages up to its wait (it ends early, closing stderr, if it does not wait)
+    while not seen or "waiting for it to finish" not in seen[-1]:
+        line = second.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+    go.touch()
+    (_, first_err), (_, rest) = first.communicate(timeout=180), second.communicate(timeout=180)
+    second_err = "".join(seen) + rest
     assert (first.returncode, second.returncode) == (0, 0), first_err + second_err
     assert second_err.count("waiting for it to finish") == 1
     assert f"is in use by process {first.pid} on {socket.gethostname()}, running since " in second_err

@@ -208,7 +208,7 @@ def sha256(path: Path) -> str:
 def notebooks_and_data(books: Path, data: Path):
     """The runner (and the kernels it starts) use these notebooks and this data folder."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(report, "NOTEBOOKS", books)
+        patch.setattr(report.config, "NOTEBOOKS", books)
         patch.setenv(datasets.DATA_DIR_ENV, str(data))
         yield
 
@@ -361,7 +361,7 @@ def test_killing_a_run_midway_leaves_the_previous_reports_intact(tmp_path):
     slow.write_text("variants: {}\nsweeps: {}\nnotebook_params: {sleeps: {pause: 120}}\n")
     runner = subprocess.Popen(
         [sys.executable, "-c", "import sys; from pathlib import Path; from analysis import report; "
-                               "report.NOTEBOOKS = Path(sys.argv[1]); "
+                               "report.config.NOTEBOOKS = Path(sys.argv[1]); "
                                "report.run_reports(sys.argv[2], output=sys.argv[3])",
          str(books), str(slow), str(out)], start_new_session=True, stdout=subprocess.DEVNULL)
     started = out / "work" / "sleeps" / "started"

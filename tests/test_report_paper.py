@@ -51,14 +51,6 @@ def test_report_page_header_lists_the_computing_libraries():
         assert f"{name} {version}" in header
 
 
-def test_setting_a_setting_on_the_package_sets_it_where_it_is_read(tmp_path, monkeypatch):
-    monkeypatch.setattr(report, "NOTEBOOKS", tmp_path)
-    (tmp_path / "only.ipynb").write_text("{}")
-    assert report.notebook_names() == ["only"] and report.config.notebook_path("only") == tmp_path / "only.ipynb"
-    monkeypatch.setattr(report, "SCHEDULER_TIMEOUT", 3)
-    assert report.runner.SCHEDULER_TIMEOUT == 3
-
-
 def test_every_part_of_the_report_package_stays_small():
     for path in sorted(Path(report.__file__).parent.glob("*.py")):
         assert len(path.read_text().splitlines()) < 1000, path.name

@@ -59,9 +59,6 @@ records), :mod:`~analysis.report.paper` and :mod:`~analysis.report.methods` (out
 
 from __future__ import annotations
 
-import sys
-import types
-
 from . import config, methods, paper, runner
 from .config import (CONFIG_KEYS, DEFAULT_CONFIG, EXAMPLE_TAG, FILE_PARAMETERS, NOTEBOOKS, OWN_CONFIG_DEFAULTS,
                      ROOT, ConfigError, file_parameters, load_config, notebook_names, notebook_parameters,
@@ -78,25 +75,9 @@ __all__ = [
     "CODE_WARNINGS", "COMPUTING_LIBRARIES", "CONFIG_KEYS", "DEFAULT_CONFIG", "EXAMPLE_TAG", "FILE_PARAMETERS",
     "INDEX", "KERNEL_ARGUMENTS", "MAIN_FIGURE_TAG", "MANIFEST", "NOTEBOOKS", "OWN_CONFIG_DEFAULTS", "PAPER",
     "RESULTS", "RESULT_MIME", "ROOT", "SCHEDULER_TIMEOUT", "STAGING", "THUMBNAILS", "THUMBNAIL_SIZE", "WORK",
-    "Change", "ConfigError", "NotebookRun", "data_files", "diff_results", "file_parameters", "fingerprint",
+    "Change", "ConfigError", "NotebookRun", "config", "data_files", "diff_results", "file_parameters", "fingerprint",
     "kernel_arguments", "latex_to_mathml", "library_versions", "load_config", "load_results", "main_figure",
     "methods", "notebook_names", "notebook_parameters", "paper", "paper_folder", "parameters_for",
-    "read_config_file", "record", "recorded", "render_html", "run_notebook", "run_reports", "source_hash",
+    "read_config_file", "record", "recorded", "render_html", "run_notebook", "run_reports", "runner", "source_hash",
     "versions_line", "wants_bundled_examples", "warnings_as_notes", "write_index", "write_results",
 ]
-
-#: Settings that callers (tests above all) may set on the package, and the part that reads each one.
-_SETTINGS = {"NOTEBOOKS": config, "SCHEDULER_TIMEOUT": runner}
-
-
-class _Package(types.ModuleType):
-    """``analysis.report`` itself: setting one of :data:`_SETTINGS` on it (``report.NOTEBOOKS = folder``)
-    sets it in the part that reads it, as it did when the package was one module."""
-
-    def __setattr__(self, name: str, value) -> None:
-        if name in _SETTINGS:
-            setattr(_SETTINGS[name], name, value)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
