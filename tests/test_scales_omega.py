@@ -145,7 +145,7 @@ def test_exact_minres_gradient_matches_finite_differences():
         ({"nfactors": 1}, "nfactors must be an integer of at least 2"),
         ({"nfactors": 2.5}, "nfactors must be an integer of at least 2"),
         ({"nfactors": 5}, "at least 6 columns"),
-        ({"fm": "ml"}, "fm must be one of"),
+        ({"fm": "uls"}, r"fm must be one of \(.minres., .pa., .ml., .wls., .gls.\), got .uls."),
         ({"rotate": "varimax"}, "rotate must be one of"),
     ],
 )

@@ -36,10 +36,13 @@ the omega total of ``psych::omega(x, nfactors = 1)`` evaluated at the exact
 minres optimum (psych's own value stops at its optimiser tolerance).
 :func:`reliability` also gives psych's item statistics (``raw_r``, ``std_r``,
 ``r_cor``), Guttman's lambda 6, the average inter-item correlation and the items
-``check.keys`` would reverse (``flagged``; reversed with ``check_keys=True``).
+``check.keys`` would reverse (``flagged``; reversed with ``check_keys=True``)
+and psych's response frequencies (``response_freq``,
+:func:`response_frequencies`).
 :func:`omega` reproduces ``psych::omega``: the Schmid-Leiman omega
 hierarchical, omega total, the per-group-factor omegas and the explained common
-variance (minres factoring, ``GPArotation``'s oblimin).
+variance (``GPArotation``'s oblimin; minres factoring, or psych's ``fm =
+"pa"``, ``"ml"``, ``"wls"``, ``"gls"``).
 :func:`split_half` reproduces ``psych::splitHalf`` and :func:`icc` the six
 Shrout and Fleiss intraclass correlations of ``psych::ICC``.
 :func:`baseline_reliability` says which reliability reliable change uses: one
@@ -52,7 +55,8 @@ index and clinical-significance categories.
 The package's modules: :mod:`~analysis.scales.instruments` (registry and
 scoring), :mod:`~analysis.scales.alpha` (alpha, item statistics, key check),
 :mod:`~analysis.scales.schmid_leiman` (omega total and hierarchical),
-:mod:`~analysis.scales.factor` (minres factor analysis and oblimin rotation),
+:mod:`~analysis.scales.factor` (psych's factoring methods and oblimin rotation),
+:mod:`~analysis.scales.responses` (response frequencies),
 :mod:`~analysis.scales.split_halves`, :mod:`~analysis.scales.agreement` (ICC) and
 :mod:`~analysis.scales.change` (reliable change).
 """
@@ -82,12 +86,15 @@ from .instruments import (
     severity,
     trial_pair,
 )
+from .factor import FACTOR_METHODS
 from .items import MISSING_METHODS
+from .responses import response_frequencies
 from .schmid_leiman import Omega, omega, omega_by_wave
 from .split_halves import SplitHalf, split_half
 
 __all__ = [
     "CONSTRUCTS",
+    "FACTOR_METHODS",
     "ICC_FORMS",
     "INSTRUMENTS",
     "MISSING_METHODS",
@@ -109,6 +116,7 @@ __all__ = [
     "reliability_by_wave",
     "reliable_change",
     "reliable_change_threshold",
+    "response_frequencies",
     "reverse_keyed",
     "s_diff",
     "score",

@@ -15,6 +15,7 @@ from .items import (
     _keyed,
     _squared_multiple_correlations,
 )
+from .responses import response_frequencies
 from .schmid_leiman import _omega_total
 
 
@@ -60,6 +61,13 @@ class Reliability:
         ``psych::alpha(check.keys = TRUE)`` reverses.
     check_keys : bool
         Whether the ``flagged`` items were reversed before everything else.
+    response_freq : pandas.DataFrame or None
+        psych's ``response.freq`` (:func:`~analysis.scales.response_frequencies`):
+        per item, the share of each response value among its answers and the
+        share missing (``miss``), from the responses as given (before any
+        reversal; all rows with ``missing="pairwise"``, the complete rows with
+        ``"listwise"``). None when psych gives none (more than 10 response
+        values).
     """
 
     alpha: float
@@ -76,6 +84,7 @@ class Reliability:
     average_r: float = math.nan
     flagged: tuple[str, ...] = ()
     check_keys: bool = False
+    response_freq: pd.DataFrame | None = field(default=None, repr=False)
 
     def summary(self) -> str:
         """Return a short plain-text table of the reliability estimates.
@@ -185,8 +194,8 @@ def reliability(
 ) -> Reliability:
     """Cronbach's alpha, its Feldt interval, item statistics and omega total.
 
-    Reproduces R's ``psych::alpha(items, check.keys = check_keys)`` and
-    ``psych::omega(items, nfactors = 1)$omega.tot``. Items should already be
+    Reproduces R's ``psych::alpha(items, check.keys = check_keys)`` (with its
+    ``response.freq``) and ``psych::omega(items, nfactors = 1)$omega.tot``. Items should already be
     keyed in the same direction (see :func:`reverse_keyed`); ``flagged`` names
     those that seem not to be, and ``check_keys=True`` reverses them.
 
@@ -251,6 +260,7 @@ def reliability(
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     used, n_dropped, flagged, cov = _keyed(items, missing, check_keys, min_columns=3)
+    answered = items if missing == "pairwise" else items.dropna()
     corr = _covariance_to_correlation(cov)
     alpha = _alpha_from_covariance(cov)
     n, k = used.shape
@@ -269,6 +279,7 @@ def reliability(
         average_r=_average_correlation(corr),
         flagged=flagged,
         check_keys=check_keys,
+        response_freq=response_frequencies(answered),
     )
 
 

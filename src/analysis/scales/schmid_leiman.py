@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .factor import fa, minres, oblimin
+from .factor import fa, minres, oblimin, require_factor_method
 from .instruments import Instrument, get, items_by_wave
 from .items import (
     _require_complete_pairs,
@@ -17,7 +17,6 @@ from .items import (
     _validated_items,
 )
 
-FACTOR_METHODS = ("minres",)
 ROTATIONS = ("oblimin",)
 
 
@@ -76,6 +75,8 @@ class Omega:
         (psych marks them with ``-``).
     n, k, nfactors : int
         Respondents (rows with any response), items, group factors.
+    fm : str
+        Factoring method (psych's ``fm``).
     """
 
     omega_h: float
@@ -93,6 +94,7 @@ class Omega:
     n: int = 0
     k: int = 0
     nfactors: int = 3
+    fm: str = "minres"
 
     def summary(self) -> str:
         """Return a short plain-text report of the omegas and the Schmid-Leiman loadings.
@@ -102,7 +104,7 @@ class Omega:
         str
         """
         lines = [
-            (f"Omega (Schmid-Leiman, {self.nfactors} group factors, minres/oblimin): "
+            (f"Omega (Schmid-Leiman, {self.nfactors} group factors, {self.fm}/oblimin): "
              f"n = {self.n} respondents, k = {self.k} items"),
             f"  omega_h    {self.omega_h:.3f}",
             f"  omega_t    {self.omega_t:.3f}",
@@ -122,29 +124,29 @@ class Omega:
         return self.summary()
 
 
-def _general_loadings(phi: np.ndarray) -> np.ndarray:
+def _general_loadings(phi: np.ndarray, fm: str) -> np.ndarray:
     """Loadings of the oblique factors on the general factor (psych's ``schmid``).
 
-    One minres factor of ``phi`` for three or more factors; for two,
+    One factor of ``phi`` by ``fm`` for three or more factors; for two,
     psych's ``option = "equal"``: both ``sqrt(|phi_12|)``, the second with the
     sign of ``phi_12``.
     """
     if phi.shape[0] > 2:
-        return fa(phi, 1)[:, 0]
+        return fa(phi, 1, fm=fm)[:, 0]
     root = math.sqrt(abs(phi[0, 1]))
     return np.array([root, math.copysign(root, phi[0, 1])])
 
 
-def _schmid_leiman(corr: np.ndarray, nfactors: int) -> dict[str, np.ndarray]:
-    """psych's ``schmid``: orthogonal minres/varimax, oblimin, second-order factor, SL loadings.
+def _schmid_leiman(corr: np.ndarray, nfactors: int, fm: str) -> dict[str, np.ndarray]:
+    """psych's ``schmid``: orthogonal factors (``fm``, varimax), oblimin, second-order factor, SL loadings.
 
     ``g = F b`` with ``F`` the oblique pattern and ``b`` the general
     loadings; group loadings ``sign(F) sqrt(F^2 (1 - b^2))``;
     ``h2`` the communalities of the orthogonal solution, ``u2 = 1 - h2``.
     """
-    orthogonal = fa(corr, nfactors, rotate="varimax")
+    orthogonal = fa(corr, nfactors, rotate="varimax", fm=fm)
     pattern, phi = oblimin(orthogonal)
-    general_loadings = _general_loadings(phi)
+    general_loadings = _general_loadings(phi, fm)
     general = pattern @ general_loadings
     h2 = (orthogonal**2).sum(axis=1)
     group = np.sign(pattern) * np.sqrt(np.maximum(pattern**2 * (1.0 - general_loadings**2), 0.0))
@@ -184,8 +186,11 @@ def omega(items: pd.DataFrame, nfactors: int = 3, fm: str = "minres",
         ``use = "pairwise"``).
     nfactors : int, default 3
         Number of group factors, at least 2 (psych's default 3).
-    fm : {"minres"}, default "minres"
-        Factoring method of the first- and second-order factors.
+    fm : {"minres", "pa", "ml", "wls", "gls"}, default "minres"
+        Factoring method of the first- and second-order factors, as psych's
+        ``fa(fm = fm)`` (see :func:`analysis.scales.factor.extract`): minimum
+        residual, iterated principal axes, maximum likelihood, weighted or
+        generalised least squares. psych's omega refuses ``"uls"``.
     rotate : {"oblimin"}, default "oblimin"
         Oblique rotation of the first-order factors.
 
@@ -196,36 +201,47 @@ def omega(items: pd.DataFrame, nfactors: int = 3, fm: str = "minres",
     Notes
     -----
     psych's steps: ``R`` is the pairwise item correlation matrix; ``nfactors``
-    minres factors of ``R`` are varimax rotated (``psych::fa``, see
+    factors of ``R`` by ``fm`` are varimax rotated (``psych::fa``, see
     :func:`analysis.scales.factor.fa`) and then oblimin rotated
     (``GPArotation::oblimin``, quartimin from the identity, see
     :func:`analysis.scales.factor.oblimin`), giving the pattern ``F`` and
-    factor correlations ``Phi``; one minres factor of ``Phi`` (for two factors,
-    equal loadings ``sqrt(|phi_12|)``) gives the general loadings ``b``. The
-    Schmid-Leiman general loadings are ``g = F b``, the group loadings
-    ``sign(F) sqrt(F^2 (1 - b^2))``. Items with ``g < 0`` are reversed (their
-    rows and columns of ``R`` and loadings reflected). Then with
-    ``V_t = 1'R1`` and ``u2 = 1 - h2`` (communalities of the orthogonal
+    factor correlations ``Phi``; one factor of ``Phi`` by ``fm`` (for two
+    factors, equal loadings ``sqrt(|phi_12|)``) gives the general loadings
+    ``b``. The Schmid-Leiman general loadings are ``g = F b``, the group
+    loadings ``sign(F) sqrt(F^2 (1 - b^2))``. Items with ``g < 0`` are
+    reversed (their rows and columns of ``R`` and loadings reflected). Then
+    with ``V_t = 1'R1`` and ``u2 = 1 - h2`` (communalities of the orthogonal
     solution): ``omega_h = (sum g)^2 / V_t``, ``omega_t = (V_t - sum u2) /
     V_t``, ``omega_lim = (sum g)^2 / (V_t - sum u2)`` and ``ecv = sum g^2 /
     (sum g^2 + sum group^2)``.
 
-    The minres fits are solved to a relative tolerance of 1e-15, where psych
-    stops at its optimiser's default tolerance; the rotations follow R's
-    iterations and stopping rules exactly. On psych's bfi and simulated items
-    the omegas agree with psych to about 1e-6 and the loadings to about 1e-5.
+    The factor fits follow psych's own runs (its starts, objectives,
+    gradients and ``optim`` settings; psych's iteration and stopping rule for
+    ``"pa"``) and the rotations follow R's iterations and stopping rules
+    exactly. ``"pa"`` then matches psych to about 1e-14. The other methods
+    stop where R's L-BFGS-B stops; scipy's L-BFGS-B (version 3.0, R's is 2.1)
+    takes the same steps until a uniqueness reaches its bound, where the two
+    versions' subspace steps differ. Where the fit has a unique optimum this
+    leaves the omegas within about 1e-5 of psych's. Where it has none (more
+    factors than the items identify, as three maximum likelihood factors of
+    five items, a set of perfect fits), or where psych's optimiser is handed
+    a gradient that is not its objective's (``"wls"``, ``"gls"``), psych's
+    values depend on its optimiser's path and can differ by a few 1e-3
+    (omega total of bfi N1-N5 with ``"ml"``; omega_h of bfi N1-N5 and A1-A5
+    with four ``"wls"`` factors).
 
     Raises
     ------
     ValueError
-        On an unsupported ``fm`` or ``rotate``, ``nfactors`` below 2 or not
-        below the number of items, fewer than 3 items, non-numeric or constant
-        items, or item pairs with fewer than 2 joint responses.
+        On an unsupported ``fm`` or ``rotate`` (the message lists the
+        supported ones), ``nfactors`` below 2 or not below the number of
+        items, fewer than 3 items, non-numeric or constant items, or item
+        pairs with fewer than 2 joint responses.
     RuntimeError
-        If a minres fit does not converge.
+        If principal axis factoring meets a negative eigenvalue (psych's
+        omega stops there too).
     """
-    if fm not in FACTOR_METHODS:
-        raise ValueError(f"fm must be one of {FACTOR_METHODS}, got {fm!r}")
+    require_factor_method(fm)
     if rotate not in ROTATIONS:
         raise ValueError(f"rotate must be one of {ROTATIONS}, got {rotate!r}")
     if isinstance(nfactors, bool) or not isinstance(nfactors, numbers.Integral) or nfactors < 2:
@@ -235,7 +251,7 @@ def omega(items: pd.DataFrame, nfactors: int = 3, fm: str = "minres",
     used, _ = _validated_items(items, "pairwise", min_columns=max(3, nfactors + 1))
     corr = used.corr().to_numpy()
     _require_complete_pairs(corr, used.columns)
-    solution = _schmid_leiman(corr, nfactors)
+    solution = _schmid_leiman(corr, nfactors, fm)
     key = np.where(solution["general"] < 0, -1.0, 1.0)
     corr = corr * np.outer(key, key)
     general, group = solution["general"] * key, solution["group"] * key[:, None]
@@ -262,10 +278,12 @@ def omega(items: pd.DataFrame, nfactors: int = 3, fm: str = "minres",
         n=len(used),
         k=k,
         nfactors=nfactors,
+        fm=fm,
     )
 
 
-def omega_by_wave(data: pd.DataFrame, instrument: str | Instrument, nfactors: int = 3) -> pd.DataFrame:
+def omega_by_wave(data: pd.DataFrame, instrument: str | Instrument, nfactors: int = 3,
+                  fm: str = "minres") -> pd.DataFrame:
     """Omega hierarchical and total of an instrument at every wave (:func:`omega`).
 
     Parameters
@@ -276,6 +294,8 @@ def omega_by_wave(data: pd.DataFrame, instrument: str | Instrument, nfactors: in
         An item instrument with more than ``nfactors`` items.
     nfactors : int, default 3
         Group factors of the Schmid-Leiman solution.
+    fm : {"minres", "pa", "ml", "wls", "gls"}, default "minres"
+        Factoring method (see :func:`omega`).
 
     Returns
     -------
@@ -283,15 +303,16 @@ def omega_by_wave(data: pd.DataFrame, instrument: str | Instrument, nfactors: in
         Indexed by wave: ``n`` (participants who answered every item; the
         omegas use them, as :func:`analysis.scales.reliability_by_wave`),
         ``omega_h``, ``omega_t``, ``omega_lim``, ``ecv`` and ``note``: why a
-        wave has no omegas (too few complete rows or an item nobody varied
-        on), else empty.
+        wave has no omegas (too few complete rows, an item nobody varied
+        on, or a factoring that failed), else empty.
 
     Raises
     ------
     ValueError
-        If the instrument has no items, its columns are missing, or it has
-        ``nfactors`` items or fewer.
+        If the instrument has no items, its columns are missing, it has
+        ``nfactors`` items or fewer, or ``fm`` is not supported.
     """
+    require_factor_method(fm)
     instrument = get(instrument, data)
     if instrument.n_items <= nfactors:
         raise ValueError(f"{instrument.name} has {instrument.n_items} items; omega with {nfactors} group "
@@ -302,8 +323,8 @@ def omega_by_wave(data: pd.DataFrame, instrument: str | Instrument, nfactors: in
         row = {"n": len(complete), "omega_h": math.nan, "omega_t": math.nan, "omega_lim": math.nan,
                "ecv": math.nan, "note": ""}
         try:
-            fit = omega(complete, nfactors=nfactors)
-        except ValueError as problem:
+            fit = omega(complete, nfactors=nfactors, fm=fm)
+        except (ValueError, RuntimeError) as problem:
             row["note"] = str(problem)
         else:
             row.update(omega_h=fit.omega_h, omega_t=fit.omega_t, omega_lim=fit.omega_lim, ecv=fit.ecv)
