@@ -1,15 +1,18 @@
 """Structural equation models with lavaan's syntax, defaults and numbers.
 
 ``fit`` (lavaan's ``sem()``), ``cfa``, ``growth`` and ``lavaan`` (its bare defaults) fit a model written in lavaan
-model syntax by maximum likelihood (FIML with missing values, robust MLR on request)
-and return a :class:`SemResult` whose ``parameters`` and ``fit`` are laid out as
-lavaan's ``parameterEstimates()`` and ``fitMeasures()``; ``invariance`` fits and compares
-the configural, metric, scalar and strict levels across groups or waves.
+model syntax by maximum likelihood (FIML with missing values, robust MLR on request,
+bootstrap standard errors with ``se="bootstrap"``) and return a :class:`SemResult` whose
+``parameters`` and ``fit`` are laid out as lavaan's ``parameterEstimates()`` and
+``fitMeasures()``; ``invariance`` fits and compares the configural, metric, scalar and
+strict levels across groups or waves.
 
 Parts: ``syntax`` (the model parser), ``model`` (parameter table with lavaan's defaults,
 RAM matrices and their derivatives), ``estimation`` (ML and FIML discrepancy, optimiser,
-information), ``robust`` (MLR), ``fit`` (fit measures), ``standardized`` (std.all),
-``fitting`` (the user functions), ``invariance``, ``result``.
+information), ``robust`` (MLR sandwich and scaled test), ``robust_fit`` (scaled and robust
+CFI, TLI, RMSEA), ``bootstrap``, ``fit`` (fit measures), ``standardized`` (std.all),
+``parameters`` (the parameter table), ``fitting`` (the user functions), ``invariance``,
+``result``.
 """
 
 from .estimation import ConvergenceFailure, ModelIdentificationError

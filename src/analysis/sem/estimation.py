@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize
+from scipy import optimize
 
 from .model import Structure
 
@@ -275,10 +275,11 @@ class Problem:
         if group.patterns is not None:
             loglik, d_sigma, d_mu = fiml_loglik(mu, sigma, group.patterns)
             return -2 * loglik / group.n, -2 * d_sigma / group.n, -2 * d_mu / group.n
-        chol = linalg.cho_factor(sigma)
-        inv = linalg.cho_solve(chol, np.eye(len(sigma)))
+        chol = np.linalg.cholesky(sigma)
+        root = np.linalg.inv(chol)
+        inv = root.T @ root
         dev = group.mean - mu
-        logdet = 2 * np.log(np.diag(chol[0])).sum()
+        logdet = 2 * np.log(np.diag(chol)).sum()
         cross = group.cov + np.outer(dev, dev)
         value = logdet + np.sum(inv * cross) - np.linalg.slogdet(group.cov)[1] - len(sigma)
         return value, inv - inv @ cross @ inv, -2 * inv @ dev
@@ -303,7 +304,7 @@ class Problem:
         for structure, group in zip(self.structures, self.groups):
             sigma = structure.moments(theta)[1]
             d_mu, d_sigma = structure.derivatives(theta)
-            root = linalg.solve_triangular(np.linalg.cholesky(sigma), np.eye(len(sigma)), lower=True)
+            root = np.linalg.inv(np.linalg.cholesky(sigma))
             white = (root @ d_sigma @ root.T).reshape(self.n_par, -1)
             part = white @ white.T
             if structure.meanstructure:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-__all__ = ["baseline_loglik", "fit_measures", "rmsea_interval", "srmr"]
+__all__ = ["baseline_loglik", "cfi", "fit_measures", "rmsea", "rmsea_interval", "srmr", "tli"]
 
 
 def baseline_loglik(group, x_index: list) -> float:
@@ -41,9 +41,46 @@ def baseline_loglik(group, x_index: list) -> float:
     return total
 
 
-def rmsea_interval(chisq: float, df: float, n: int, groups: int, level: float = 0.90) -> tuple[float, float]:
-    """lavaan's RMSEA confidence interval from the noncentral chi-square distribution."""
+def cfi(chisq: float, df: float, base_chisq: float, base_df: float, c_hat: float = 1.0,
+        c_hat_base: float = 1.0) -> float:
+    """lavaan's ``lav_fit_cfi``; with scaling factors ``c_hat`` (model) and ``c_hat_base`` (baseline) the
+    robust CFI of Brosseau-Liard & Savalei (2014): each ``df`` becomes ``c_hat * df``."""
+    if np.isnan([chisq, df, base_chisq, base_df, c_hat, c_hat_base]).any():
+        return np.nan
+    if not (df > 0 and c_hat != 1 and c_hat_base != 1):
+        c_hat = c_hat_base = 1.0
+    t1 = max(chisq - c_hat * df, 0.0)
+    t2 = max(chisq - c_hat * df, base_chisq - c_hat_base * base_df, 0.0)
+    return 1.0 if np.isclose(t1, 0, rtol=0, atol=1.5e-8) and np.isclose(t2, 0, rtol=0, atol=1.5e-8) else 1 - t1 / t2
+
+
+def tli(chisq: float, df: float, base_chisq: float, base_df: float, c_hat: float = 1.0,
+        c_hat_base: float = 1.0) -> float:
+    """lavaan's ``lav_fit_tli`` (robust with scaling factors, as :func:`cfi`)."""
+    if np.isnan([chisq, df, base_chisq, base_df, c_hat, c_hat_base]).any():
+        return np.nan
+    if not (df > 0 and c_hat != 1 and c_hat_base != 1):
+        c_hat = c_hat_base = 1.0
+    t1 = (chisq - c_hat * df) * base_df
+    t2 = (base_chisq - c_hat_base * base_df) * df
+    return 1 - t1 / t2 if df > 0 and abs(t2) > 0 else (np.nan if not np.isfinite(t1 + t2) else 1.0)
+
+
+def rmsea(chisq: float, df: float, n: int, groups: int, c_hat: float = 1.0) -> float:
+    r"""lavaan's ``lav_fit_rmsea``: :math:`\sqrt{G}\sqrt{\max(\chi^2/(N\,df) - \hat c/N, 0)}` (NaN without df)."""
     if not df > 0:
+        return np.nan
+    return float(np.sqrt(max(chisq / (n * df) - c_hat / n, 0.0)) * np.sqrt(groups))
+
+
+def rmsea_interval(chisq: float, df: float, n: int, groups: int, level: float = 0.90,
+                   c_hat: float = 1.0) -> tuple[float, float]:
+    """lavaan's RMSEA confidence interval from the noncentral chi-square distribution.
+
+    ``df`` need not be whole (lavaan's scaled RMSEA uses tr(U Gamma)); ``c_hat``
+    multiplies the noncentrality (the robust RMSEA's interval, Savalei 2018).
+    """
+    if not df > 0 or not np.isfinite(chisq):
         return np.nan, np.nan
 
     def bound(prob):
@@ -53,7 +90,7 @@ def rmsea_interval(chisq: float, df: float, n: int, groups: int, level: float = 
         while stats.ncx2.cdf(chisq, df, upper) > prob:
             upper *= 2
         lam = optimize.brentq(lambda nc: stats.ncx2.cdf(chisq, df, nc) - prob, 1e-12, upper, xtol=1e-12)
-        return np.sqrt(lam / (n * df)) * np.sqrt(groups)
+        return np.sqrt(c_hat * lam / (n * df)) * np.sqrt(groups)
 
     alpha = (1 - level) / 2
     lower = 0.0 if stats.chi2.cdf(chisq, df) < 1 - alpha else bound(1 - alpha)
@@ -94,15 +131,12 @@ def fit_measures(loglik: float, h1_loglik: float, base_loglik: float, npar: int,
     df = moments - npar
     base_chisq = 2 * (h1_loglik - base_loglik)
     base_df = moments - base_npar
-    denominator = max(chisq - df, base_chisq - base_df, 0.0)
-    cfi = 1.0 if denominator == 0 else 1 - max(chisq - df, 0.0) / denominator
-    tli = (base_chisq / base_df - chisq / df) / (base_chisq / base_df - 1) if df > 0 else np.nan
-    rmsea = np.sqrt(max(chisq / (n * df) - 1 / n, 0.0)) * np.sqrt(groups) if df > 0 else np.nan
+    tli_value = tli(chisq, df, base_chisq, base_df) if df > 0 else np.nan
     lower, upper = rmsea_interval(chisq, df, n, groups)
     return pd.Series({
         "npar": npar, "chisq": chisq, "df": df, "pvalue": stats.chi2.sf(chisq, df) if df > 0 else np.nan,
-        "baseline_chisq": base_chisq, "baseline_df": base_df, "cfi": cfi, "tli": tli,
-        "logl": loglik, "unrestricted_logl": h1_loglik, "aic": -2 * loglik + 2 * npar,
-        "bic": -2 * loglik + np.log(n) * npar, "ntotal": n, "rmsea": rmsea, "rmsea_ci_lower": lower,
-        "rmsea_ci_upper": upper, "srmr": srmr_value,
+        "baseline_chisq": base_chisq, "baseline_df": base_df, "cfi": cfi(chisq, df, base_chisq, base_df),
+        "tli": tli_value, "logl": loglik, "unrestricted_logl": h1_loglik, "aic": -2 * loglik + 2 * npar,
+        "bic": -2 * loglik + np.log(n) * npar, "ntotal": n, "rmsea": rmsea(chisq, df, n, groups),
+        "rmsea_ci_lower": lower, "rmsea_ci_upper": upper, "srmr": srmr_value,
     })

@@ -8,22 +8,37 @@ import numpy as np
 import pandas as pd
 
 from .. import io
-from . import estimation, robust
+from . import estimation, robust, robust_fit
+from . import bootstrap as resampling
 from .estimation import GroupData, ModelIdentificationError, Problem
 from .fit import baseline_loglik, fit_measures, srmr
-from .model import FLAVOURS, Names, Structure, parameter_table, variable_names
-from .result import PARAMETER_COLUMNS, SemResult, wald
-from .standardized import evaluate, std_all
+from .model import FLAVOURS, Names, Structure, fill_exo, parameter_table, variable_names
+from .parameters import parameter_estimates
+from .result import SemResult
 from .syntax import ParsedModel, parse
 
 __all__ = ["cfa", "fit", "growth", "lavaan"]
 
 ESTIMATORS = ("ML", "MLR")
 MISSING = ("fiml", "listwise")
+STANDARD_ERRORS = ("standard", "robust", "bootstrap")
+
+
+@dataclass(frozen=True)
+class SeOptions:
+    """How standard errors are computed: ``se`` (None: robust for MLR, else standard) and the bootstrap's
+    replicates, seed and progress bar."""
+
+    se: str | None = None
+    bootstrap: int = 1000
+    seed: int | None = 0
+    progress: bool = False
 
 
 def fit(model: str, data: pd.DataFrame, group: str | None = None, estimator: str = "ML", missing: str = "fiml",
-        group_equal: tuple = (), conf_level: float = 0.95, meanstructure: bool | None = None) -> SemResult:
+        group_equal: tuple = (), conf_level: float = 0.95, meanstructure: bool | None = None,
+        se: str | None = None, bootstrap: int = 1000, seed: int | None = 0, progress: bool = False
+        ) -> SemResult:
     """Fit a structural equation model by maximum likelihood, as ``lavaan::sem()``.
 
     Parameters
@@ -38,7 +53,8 @@ def fit(model: str, data: pd.DataFrame, group: str | None = None, estimator: str
         ``group_equal``.
     estimator : {"ML", "MLR"}
         ``"MLR"``: ML estimates with Huber-White (sandwich) standard errors and the
-        Yuan-Bentler scaled chi-square, as lavaan's ``estimator = "MLR"``.
+        Yuan-Bentler scaled chi-square, as lavaan's ``estimator = "MLR"``, with the
+        scaled and robust CFI, TLI and RMSEA (:mod:`analysis.sem.robust_fit`).
     missing : {"fiml", "listwise"}
         With missing values, ``"fiml"`` uses every observed value (lavaan's
         ``missing = "ml"``: a mean structure, observed-information standard
@@ -50,11 +66,25 @@ def fit(model: str, data: pd.DataFrame, group: str | None = None, estimator: str
         ``residual.covariances``, ``lv.variances``, ``lv.covariances``,
         ``regressions``.
     conf_level : float
-        Level of the Wald intervals.
+        Level of the intervals (Wald; percentile with ``se="bootstrap"``).
     meanstructure : bool, optional
         Model the means (intercepts of observed variables free, latent means 0).
         Default as lavaan: with ``~ 1`` in the model, several groups, FIML, or
         for :func:`growth`.
+    se : {"standard", "robust", "bootstrap"}, optional
+        Standard errors: inverse information (default with ML), Huber-White
+        sandwich (lavaan's ``se = "robust.huber.white"``, the default with MLR) or
+        lavaan's ``se = "bootstrap"``: ``bootstrap`` replicates of the cases (drawn
+        within each group), each refitted from the estimates; SEs are the
+        replicates' SDs, intervals percentile intervals (:mod:`analysis.sem.bootstrap`);
+        replicates that fail are dropped, counted in ``result.bootstrap`` and in a
+        warning.
+    bootstrap : int
+        Bootstrap replicates.
+    seed : int, optional
+        Seed of the bootstrap's resampling.
+    progress : bool
+        Show a progress bar over the bootstrap replicates.
 
     Returns
     -------
@@ -69,26 +99,33 @@ def fit(model: str, data: pd.DataFrame, group: str | None = None, estimator: str
     ValueError
         A group with no more cases than observed variables, a sample covariance
         matrix that is not positive definite (the collinear variables are named),
-        an unknown estimator or missing-data method.
+        an unknown estimator, missing-data method or kind of standard error.
+    ConvergenceFailure
+        Fewer than two bootstrap replicates could be fitted.
     ModelIdentificationError
         More free parameters than sample moments, or a singular information matrix.
     """
-    return _fit(model, data, "sem", group, estimator, missing, group_equal, conf_level, meanstructure)
+    return _fit(model, data, "sem", group, estimator, missing, group_equal, conf_level, meanstructure,
+                se_options=SeOptions(se, bootstrap, seed, progress))
 
 
 def cfa(model: str, data: pd.DataFrame, group: str | None = None, estimator: str = "ML", missing: str = "fiml",
-        group_equal: tuple = (), conf_level: float = 0.95, meanstructure: bool | None = None) -> SemResult:
+        group_equal: tuple = (), conf_level: float = 0.95, meanstructure: bool | None = None,
+        se: str | None = None, bootstrap: int = 1000, seed: int | None = 0, progress: bool = False
+        ) -> SemResult:
     """Confirmatory factor analysis, as ``lavaan::cfa()`` (the defaults of :func:`fit`).
 
     The first loading of each factor is fixed to 1 (marker variable), residual and
     factor variances and factor covariances are free. Parameters as :func:`fit`.
     """
-    return _fit(model, data, "cfa", group, estimator, missing, group_equal, conf_level, meanstructure)
+    return _fit(model, data, "cfa", group, estimator, missing, group_equal, conf_level, meanstructure,
+                se_options=SeOptions(se, bootstrap, seed, progress))
 
 
 def growth(model: str, data: pd.DataFrame, group: str | None = None, estimator: str = "ML",
            missing: str = "fiml", group_equal: tuple = (), conf_level: float = 0.95,
-           meanstructure: bool | None = None) -> SemResult:
+           meanstructure: bool | None = None, se: str | None = None, bootstrap: int = 1000,
+           seed: int | None = 0, progress: bool = False) -> SemResult:
     """Latent growth model, as ``lavaan::growth()``.
 
     A mean structure with the intercepts of the observed variables fixed to 0 and
@@ -97,13 +134,15 @@ def growth(model: str, data: pd.DataFrame, group: str | None = None, estimator: 
     ``i =~ 1*y1 + 1*y2 + 1*y3`` and ``s =~ 0*y1 + 1*y2 + 2*y3``. Parameters as
     :func:`fit`.
     """
-    return _fit(model, data, "growth", group, estimator, missing, group_equal, conf_level, meanstructure)
+    return _fit(model, data, "growth", group, estimator, missing, group_equal, conf_level, meanstructure,
+                se_options=SeOptions(se, bootstrap, seed, progress))
 
 
 def lavaan(model: str, data: pd.DataFrame, group: str | None = None, estimator: str = "ML",
            missing: str = "fiml", group_equal: tuple = (), conf_level: float = 0.95,
            meanstructure: bool | None = None, int_ov_free: bool = False,
-           information: str | None = None, start: dict | None = None) -> SemResult:
+           information: str | None = None, start: dict | None = None, se: str | None = None,
+           bootstrap: int = 1000, seed: int | None = 0, progress: bool = False) -> SemResult:
     """Fit a model as the bare ``lavaan::lavaan()``: only what the syntax writes is in the model.
 
     Unwritten (residual) variances are fixed at 0, no covariance is added by itself,
@@ -127,7 +166,7 @@ def lavaan(model: str, data: pd.DataFrame, group: str | None = None, estimator: 
     if information not in (None, "expected", "observed"):
         raise ValueError(f"sem.lavaan: information must be 'expected' or 'observed', got {information!r}")
     return _fit(model, data, "lavaan", group, estimator, missing, group_equal, conf_level, meanstructure,
-                {"int_ov_free": int_ov_free}, information, start)
+                {"int_ov_free": int_ov_free}, information, start, SeOptions(se, bootstrap, seed, progress))
 
 
 @dataclass(frozen=True)
@@ -144,9 +183,11 @@ class Fitted:
 
 
 def _fit(model, data, flavour, group, estimator, missing, group_equal, conf_level, meanstructure,
-         switches: dict | None = None, information: str | None = None, start: dict | None = None) -> SemResult:
+         switches: dict | None = None, information: str | None = None, start: dict | None = None,
+         se_options: SeOptions = SeOptions()) -> SemResult:
     who = {"sem": "sem.fit", "cfa": "sem.cfa", "growth": "sem.growth", "lavaan": "sem.lavaan"}[flavour]
     _check_arguments(who, estimator, missing, conf_level)
+    se = _check_se(who, se_options, estimator)
     parsed = parse(model)
     names = variable_names(parsed.formulas)
     groups, labels = _groups(data, names, group, missing, who)
@@ -158,7 +199,7 @@ def _fit(model, data, flavour, group, estimator, missing, group_equal, conf_leve
     elif fiml and not meanstructure:
         raise ValueError(f"{who}: full-information ML (missing values with missing='fiml') needs a mean structure")
     options = replace(options, meanstructure=meanstructure, group_equal=tuple(group_equal), **(switches or {}))
-    table = _fill_exo(parameter_table(parsed, len(groups), options), names, groups)
+    table = fill_exo(parameter_table(parsed, len(groups), options), names, groups)
     _check_labels(parsed, table, who)
     n_x = len(names.ov_x) if options.fixed_x else 0
     _check_moments(table, len(names.ov), n_x, meanstructure, len(groups), who)
@@ -174,12 +215,21 @@ def _fit(model, data, flavour, group, estimator, missing, group_equal, conf_leve
     messages += [trouble] if trouble else []
     messages += [f"group {g.label}: EM for the unrestricted model did not converge; chi-square is approximate"
                  for g in groups if not g.em_converged]
-    if estimator == "MLR":
+    if estimator == "MLR" or se == "robust":
         vcov, scaled = robust.mlr(fitted, information, kind, measures)
-        fitted, measures, kind = replace(fitted, vcov=vcov), pd.concat([measures, scaled]), "observed"
+        if estimator == "MLR":
+            measures = pd.concat([measures, scaled])
+            measures = pd.concat([measures, robust_fit.robust_indices(problem, theta, measures, n_x > 0)])
+        if se == "robust":
+            fitted, kind = replace(fitted, vcov=vcov), "observed"
+    boot = None
+    if se == "bootstrap":
+        boot = resampling.run(fitted, se_options.bootstrap, se_options.seed, se_options.progress, who)
+        fitted = replace(fitted, vcov=boot.vcov)
+        messages += [boot.message()] if boot.failed else []
     names_k = estimation.frame_labels(table)
     return SemResult(
-        parameters=_parameters(fitted, conf_level), fit=measures,
+        parameters=parameter_estimates(fitted, conf_level, boot), fit=measures, se=se, bootstrap=boot,
         vcov=pd.DataFrame(fitted.vcov, index=names_k, columns=names_k), groups=labels,
         nobs=[g.n for g in groups], estimator=estimator,
         missing="fiml" if fiml else ("listwise" if missing == "listwise" else "complete"),
@@ -193,6 +243,18 @@ def _check_arguments(who: str, estimator: str, missing: str, conf_level: float) 
         raise ValueError(f"{who}: missing must be one of {MISSING}, got {missing!r}")
     if not 0 < conf_level < 1:
         raise ValueError(f"{who}: conf_level must be in (0, 1), got {conf_level!r}")
+
+
+def _check_se(who: str, options: SeOptions, estimator: str) -> str:
+    """The kind of standard errors (robust by default for MLR), with the bootstrap's settings checked."""
+    se = options.se or ("robust" if estimator == "MLR" else "standard")
+    if se not in STANDARD_ERRORS:
+        raise ValueError(f"{who}: se must be one of {STANDARD_ERRORS}, got {options.se!r}")
+    if se == "bootstrap" and (isinstance(options.bootstrap, bool) or not isinstance(options.bootstrap, int)
+                              or options.bootstrap < 2):
+        raise ValueError(f"{who}: bootstrap must be a whole number of replicates of at least 2, "
+                         f"got {options.bootstrap!r}")
+    return se
 
 
 def _check_moments(table: pd.DataFrame, p: int, n_x: int, meanstructure: bool, n_groups: int, who: str) -> None:
@@ -263,17 +325,6 @@ def _check_covariance(values: np.ndarray, ov: tuple, where: str, who: str) -> No
                              "positive definite")
 
 
-def _fill_exo(table: pd.DataFrame, names: Names, groups: list) -> pd.DataFrame:
-    """Fixed moments of exogenous covariates take their sample values (``fixed.x``)."""
-    table = table.copy()
-    index = {v: i for i, v in enumerate(names.ov)}
-    for i in np.flatnonzero(table.exo.to_numpy()):
-        data = groups[table.group.iat[i] - 1]
-        lhs, rhs = index[table.lhs.iat[i]], index.get(table.rhs.iat[i])
-        table.loc[table.index[i], "value"] = data.mean[lhs] if table.op.iat[i] == "~1" else data.cov[lhs, rhs]
-    return table
-
-
 def _check_labels(parsed: ParsedModel, table: pd.DataFrame, who: str) -> None:
     known = set(table.label) - {""}
     for definition in parsed.definitions:
@@ -340,54 +391,3 @@ def _covariate_loglik(group: GroupData, x_index: list) -> float:
         return 0.0
     cov = group.cov[np.ix_(x_index, x_index)]
     return -group.n / 2 * (len(x_index) * np.log(2 * np.pi) + np.linalg.slogdet(cov)[1] + len(x_index))
-
-
-def label_values(fitted: Fitted, theta: np.ndarray) -> dict:
-    """Value of every labelled parameter at ``theta`` (free or fixed)."""
-    values = {}
-    for label, free, value in fitted.table[["label", "free", "value"]].itertuples(index=False):
-        if label and label not in values:
-            values[label] = theta[free] if free >= 0 else value
-    return values
-
-
-def _parameters(fitted: Fitted, conf_level: float) -> pd.DataFrame:
-    """parameterEstimates(): every row of the table, then the defined parameters."""
-    table = fitted.table
-    free = table.free.to_numpy()
-    estimate = np.where(free >= 0, fitted.theta[np.maximum(free, 0)], table.value.to_numpy(float))
-    se = np.where(free >= 0, np.sqrt(np.clip(np.diag(fitted.vcov), 0, None))[np.maximum(free, 0)], 0.0)
-    frame = table[["lhs", "op", "rhs", "group", "label"]].copy()
-    frame["estimate"], frame["se"] = estimate, se
-    std = std_all(table, estimate, fitted.problem.structures, fitted.theta)
-    if fitted.parsed.definitions:
-        frame = pd.concat([frame, _defined(fitted, std)], ignore_index=True)
-        std = np.concatenate([std, _defined_std(fitted, table, std)])
-    for column, values in wald(frame.estimate.to_numpy(), frame.se.to_numpy(), conf_level).items():
-        frame[column] = values
-    frame["std_all"] = std
-    return frame[PARAMETER_COLUMNS].reset_index(drop=True)
-
-
-def _defined(fitted: Fitted, std: np.ndarray) -> pd.DataFrame:
-    """Defined parameters with delta-method standard errors (lavaan's ``:=``)."""
-    definitions = fitted.parsed.definitions
-
-    def values(theta):
-        labels = label_values(fitted, theta)
-        return np.array([evaluate(d, labels) for d in definitions])
-
-    estimate = values(fitted.theta)
-    jac = estimation.jacobian(values, fitted.theta)
-    se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", jac, fitted.vcov, jac), 0, None))
-    return pd.DataFrame({"lhs": [d.name for d in definitions], "op": ":=",
-                         "rhs": [d.expression.replace("**", "^").replace(" ", "") for d in definitions], "group": 0,
-                         "label": [d.name for d in definitions], "estimate": estimate, "se": se})
-
-
-def _defined_std(fitted: Fitted, table: pd.DataFrame, std: np.ndarray) -> np.ndarray:
-    labels = {}
-    for label, value in zip(table.label, std):
-        if label and label not in labels:
-            labels[label] = value
-    return np.array([evaluate(d, labels) for d in fitted.parsed.definitions])

@@ -27,7 +27,7 @@ import pandas as pd
 
 from .syntax import Formula, ModelSyntaxError, ParsedModel
 
-__all__ = ["FLAVOURS", "GROUP_EQUAL", "Names", "Options", "Structure", "parameter_table", "variable_names"]
+__all__ = ["FLAVOURS", "GROUP_EQUAL", "Names", "Options", "Structure", "fill_exo", "parameter_table", "variable_names"]
 
 #: What each ``group.equal`` / invariance level holds equal: name -> row test.
 GROUP_EQUAL = ("loadings", "intercepts", "means", "residuals", "residual.covariances", "lv.variances",
@@ -386,3 +386,13 @@ def _cell(lhs: str, op: str, rhs: str, index: dict) -> tuple[int, int, int]:
         return 1, index[lhs], index[rhs]
     return 2, index[lhs], 0
 
+
+def fill_exo(table: pd.DataFrame, names: Names, groups: list) -> pd.DataFrame:
+    """Fixed moments of exogenous covariates take their sample values (``fixed.x``)."""
+    table = table.copy()
+    index = {v: i for i, v in enumerate(names.ov)}
+    for i in np.flatnonzero(table.exo.to_numpy()):
+        data = groups[table.group.iat[i] - 1]
+        lhs, rhs = index[table.lhs.iat[i]], index.get(table.rhs.iat[i])
+        table.loc[table.index[i], "value"] = data.mean[lhs] if table.op.iat[i] == "~1" else data.cov[lhs, rhs]
+    return table

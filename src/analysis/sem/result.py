@@ -25,15 +25,20 @@ class SemResult:
         One row per parameter and group as lavaan's ``parameterEstimates()``:
         ``lhs``, ``op`` (``=~``, ``~``, ``~~``, ``~1``, ``:=``), ``rhs``, ``group``
         (1..G; 0 for defined parameters), ``label``, ``estimate``, ``se``, ``z``,
-        ``p``, ``ci_low``, ``ci_high`` (Wald; fixed parameters have ``se`` 0, no
-        ``z`` or ``p``), ``std_all`` (completely standardized).
+        ``p``, ``ci_low``, ``ci_high`` (Wald, or percentile with ``se="bootstrap"``;
+        fixed parameters have ``se`` 0, no ``z`` or ``p``), ``std_all`` (completely
+        standardized).
     fit : pandas.Series
         lavaan's ``fitMeasures()`` names with ``_`` for ``.``: ``npar``, ``chisq``,
         ``df``, ``pvalue``, ``baseline_chisq``, ``baseline_df``, ``cfi``, ``tli``,
         ``logl``, ``unrestricted_logl``, ``aic``, ``bic``, ``ntotal``, ``rmsea``,
         ``rmsea_ci_lower``, ``rmsea_ci_upper``, ``srmr``; with ``estimator="MLR"``
         also ``chisq_scaled``, ``df_scaled``, ``pvalue_scaled``,
-        ``chisq_scaling_factor``.
+        ``chisq_scaling_factor``, ``baseline_chisq_scaled``, ``baseline_df_scaled``,
+        ``baseline_pvalue_scaled``, ``baseline_chisq_scaling_factor``, ``cfi_scaled``,
+        ``tli_scaled``, ``cfi_robust``, ``tli_robust``, ``rmsea_scaled``,
+        ``rmsea_ci_lower_scaled``, ``rmsea_ci_upper_scaled``, ``rmsea_robust``,
+        ``rmsea_ci_lower_robust``, ``rmsea_ci_upper_robust`` (:mod:`analysis.sem.robust_fit`).
     vcov : pandas.DataFrame
         Covariance matrix of the free parameters (named by label or ``lhs op rhs``).
     groups : list
@@ -49,6 +54,14 @@ class SemResult:
         ``"expected"`` or ``"observed"``.
     converged : bool
     warnings : list of str
+    state : analysis.sem.fitting.Fitted
+        What later computations need (problem, estimates, tables).
+    se : str
+        ``"standard"`` (inverse information), ``"robust"`` (Huber-White sandwich) or
+        ``"bootstrap"``.
+    bootstrap : analysis.sem.bootstrap.BootstrapRecord or None
+        With ``se="bootstrap"``: replicates requested and failed, seed, the kept
+        replicates' estimates and the interval method (percentile).
     """
 
     parameters: pd.DataFrame
@@ -62,6 +75,8 @@ class SemResult:
     converged: bool = True
     warnings: list = field(default_factory=list)
     state: object = field(default=None, repr=False)
+    se: str = "standard"
+    bootstrap: object = field(default=None, repr=False)
 
     def summary(self) -> str:
         """Text summary: estimator, cases, fit and the parameter table."""
@@ -75,6 +90,16 @@ class SemResult:
         if "chisq_scaled" in fit:
             lines.append(f"Scaled chi-square {fit['chisq_scaled']:.3f} (scaling factor "
                          f"{fit['chisq_scaling_factor']:.3f}), p {fit['pvalue_scaled']:.3g}")
+        if "cfi_robust" in fit:
+            lines += [f"{kind.capitalize()}: CFI {fit[f'cfi_{kind}']:.3f}, TLI {fit[f'tli_{kind}']:.3f}, RMSEA "
+                      f"{fit[f'rmsea_{kind}']:.3f} [{fit[f'rmsea_ci_lower_{kind}']:.3f}, "
+                      f"{fit[f'rmsea_ci_upper_{kind}']:.3f}]" for kind in ("scaled", "robust")]
+        if self.bootstrap is not None:
+            boot = self.bootstrap
+            lines.append(f"Bootstrap standard errors: {boot.kept} of {boot.requested} replicates (seed "
+                         f"{boot.seed}), {boot.interval} intervals")
+        elif self.se == "robust":
+            lines.append("Robust (Huber-White) standard errors")
         lines += ["", self.parameters.to_string(float_format=lambda v: f"{v:.4g}")]
         if self.warnings:
             lines += ["", "Warnings:"] + [f"  {w}" for w in self.warnings]

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import linalg, stats
 
 from .estimation import jacobian
 
-__all__ = ["casewise_gradients", "mlr", "scaling_trace"]
+__all__ = ["casewise_gradients", "complete_information", "h1_information", "h1_trace", "mlr", "scaling_trace"]
 
 
 def casewise_gradients(values: np.ndarray, mu: np.ndarray, sigma: np.ndarray):
@@ -60,28 +60,45 @@ def _vech_scores(g_mu: np.ndarray, g_sigma: np.ndarray, meanstructure: bool) -> 
     return np.hstack([g_mu, vech]) if meanstructure else vech
 
 
-def _h1_parts(group, meanstructure: bool):
-    """Observed (A1) and first-order (B1) information per case of the unrestricted model at its estimates."""
+def complete_information(mean: np.ndarray, cov: np.ndarray, meanstructure: bool) -> np.ndarray:
+    """Normal-theory information per case of (mu, vech Sigma) at (mean, cov) with complete data.
+
+    At the sample moments this is also the observed information of the unrestricted model.
+    """
+    p = len(mean)
+    rows, cols = np.tril_indices(p)
+    units = np.zeros((len(rows), p, p))
+    units[np.arange(len(rows)), rows, cols] = 1.0
+    units[np.arange(len(rows)), cols, rows] = 1.0
+    inverse = np.linalg.inv(cov)
+    sigma_block = 0.5 * np.einsum("kij,lji->kl", inverse @ units @ inverse, units)
+    return linalg.block_diag(inverse, sigma_block) if meanstructure else sigma_block
+
+
+def h1_information(group, meanstructure: bool):
+    """Observed (A1) and first-order (B1) information per case of the unrestricted model at its estimates.
+
+    With complete data A1 is analytic (:func:`complete_information` at the sample moments); with
+    missing values it is the numerical Hessian of the FIML log-likelihood at the EM estimates.
+    """
+    scores = _vech_scores(*casewise_gradients(group.values, group.mean, group.cov), meanstructure)
+    first_order = scores.T @ scores / group.n
+    if group.patterns is None:
+        return complete_information(group.mean, group.cov, meanstructure), first_order
     p = len(group.mean)
     rows, cols = np.tril_indices(p)
 
-    def unpack(params):
+    def total_scores(params):
         mu = params[:p] if meanstructure else group.mean
         vech = params[p:] if meanstructure else params
         sigma = np.zeros((p, p))
         sigma[rows, cols] = vech
         sigma[cols, rows] = vech
-        return mu, sigma
-
-    def total_scores(params):
-        mu, sigma = unpack(params)
-        scores = _vech_scores(*casewise_gradients(group.values, mu, sigma), meanstructure)
-        return scores.sum(axis=0)
+        return _vech_scores(*casewise_gradients(group.values, mu, sigma), meanstructure).sum(axis=0)
 
     start = np.concatenate([group.mean, group.cov[rows, cols]]) if meanstructure else group.cov[rows, cols]
-    scores = _vech_scores(*casewise_gradients(group.values, group.mean, group.cov), meanstructure)
-    a1 = -jacobian(total_scores, start) / group.n
-    return (a1 + a1.T) / 2, scores.T @ scores / group.n
+    observed = -jacobian(total_scores, start) / group.n
+    return (observed + observed.T) / 2, first_order
 
 
 def _model_scores(problem, theta: np.ndarray) -> list[np.ndarray]:
@@ -100,14 +117,19 @@ def _model_scores(problem, theta: np.ndarray) -> list[np.ndarray]:
     return out
 
 
+def h1_trace(problem, parts: list | None = None) -> float:
+    """The unrestricted model's part of tr(U Gamma): the sum over groups of tr(A1^-1 B1).
+
+    ``parts``: :func:`h1_information` of each group where already computed.
+    """
+    meanstructure = problem.structures[0].meanstructure
+    parts = parts or [h1_information(group, meanstructure) for group in problem.groups]
+    return float(sum(np.trace(np.linalg.solve(a1, b1)) for a1, b1 in parts))
+
+
 def scaling_trace(problem, theta: np.ndarray, e_inv: np.ndarray, b0: np.ndarray) -> float:
     """tr(U Gamma) of lavaan's Yuan-Bentler (Mplus) test."""
-    meanstructure = problem.structures[0].meanstructure
-    trace_h1 = 0.0
-    for group in problem.groups:
-        a1, b1 = _h1_parts(group, meanstructure)
-        trace_h1 += np.trace(np.linalg.solve(a1, b1))
-    return trace_h1 - np.trace(b0 @ e_inv)
+    return h1_trace(problem) - np.trace(b0 @ e_inv)
 
 
 def mlr(fitted, information: np.ndarray, kind: str, measures: pd.Series):
