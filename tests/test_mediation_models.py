@@ -222,7 +222,7 @@ def test_bad_input_gives_clear_errors(jobs):
     separated = jobs.assign(employed=jobs["treat"])
     with pytest.raises(io.DataValidationError, match="separates"):
         mediation.mediate(separated, "treat", "job_seek", "employed", outcome_model="logit", n_boot=20)
-    with pytest.raises(ValueError, match="medsens is implemented for a linear mediator with a linear or probit"):
+    with pytest.raises(ValueError, match="medsens is only valid for the probit link"):
         mediation.medsens(mediation.mediate(jobs, "treat", "job_seek", "employed", outcome_model="logit",
                                             n_boot=20))
 

@@ -76,6 +76,16 @@ def test_joint_bootstrap_keeps_sums_and_contrasts_consistent(fit):
     assert "ACME (gse_change)" in fit.summary()
 
 
+def test_shares_the_interval_routine_of_mediate(fit, people):
+    """One base (EffectsResult) and one ci(): the default method reproduces the table, as for mediate."""
+    assert isinstance(fit, mediation.result.EffectsResult) and fit.ci().equals(fit.table[["ci_low", "ci_high"]])
+    single = mediation.mediate(people, "treat", "gse_change", "phq9_change", ["age"], n_boot=200, seed=3)
+    assert isinstance(single, mediation.result.EffectsResult)
+    assert single.ci().equals(single.table[["ci_low", "ci_high"]])
+    with pytest.raises(ValueError, match="method must be one of \\('bca', 'percentile'\\)"):
+        fit.ci("normal")
+
+
 def test_bad_input(people):
     with pytest.raises(ValueError, match="two or more distinct"):
         mediation.mediate_parallel(people, "treat", ["gse_change"], "phq9_change", n_boot=20)

@@ -554,3 +554,76 @@ def test_items_have_realistic_internal_consistency():
     for key in ("gse", "phq9", "gad7"):
         alpha = scales.reliability_by_wave(data, key)["alpha"]
         assert alpha.between(0.78, 0.95).all(), (key, alpha.round(3).tolist())
+
+
+# --------------------------------------------------------------------------- remission
+
+
+REMISSION = {"arms": ("control", "cbt"), "se_slope_effect": {"cbt": 0.35}, "symptom_slope_effect": {"cbt": -0.45},
+             "source_trends": {"cbt": simulate.DEFAULT_SOURCE_TRENDS["cbt"]},
+             "waves": 3, "weeks_per_wave": 5.0, "dropout_rate": 0.0, "item_missing_rate": 0.0,
+             "remission_threshold": 5.0, "remission_sd": 2.0}
+
+
+def test_remission_is_opt_in_and_leaves_the_other_columns_alone():
+    plain, plain_truth = simulate.trial(n_per_arm=40, dropout_rate=0.2, seed=5)
+    data, truth = simulate.trial(n_per_arm=40, dropout_rate=0.2, remission_threshold=5.0, seed=5)
+    assert "remission" not in plain and not [key for key in plain_truth if key.startswith("remission")]
+    assert data.columns[-1] == "remission"
+    pd.testing.assert_frame_equal(data.drop(columns="remission"), plain)
+    assert {key: truth[key] for key in plain_truth if key != "descriptions"} == {
+        key: value for key, value in plain_truth.items() if key != "descriptions"}
+    # person level: constant within participant, missing exactly for those who dropped out
+    per_person = data.groupby("participant_id")["remission"]
+    assert (per_person.nunique(dropna=False) == 1).all()
+    completed = data.groupby("participant_id")["wave"].max() == truth["waves"] - 1
+    assert per_person.first().notna().eq(completed).all() and not completed.all()
+    assert set(data["remission"].dropna()) == {0.0, 1.0}
+    assert set(truth["descriptions"]) == set(truth) - {"descriptions"}
+
+
+def test_remission_rate_and_natural_effects_match_brute_force_potential_outcomes():
+    # Brute force through the generator itself: the same seed draws the same people,
+    # allocation and remission thresholds, so a run with the SE-slope effect moved into
+    # the direct effect gives each person's R(t, S(t')) for the other mediator arm.
+    n = 15000
+    factual, truth = simulate.trial(n_per_arm=n, **REMISSION, seed=31)
+    b, effect = truth["b_path"], truth["remission_effects"]["cbt"]
+    no_se_path = dict(REMISSION, se_slope_effect={"cbt": 0.0}, symptom_slope_effect={"cbt": -0.45 - b * 0.35})
+    treated_control_se, _ = simulate.trial(n_per_arm=n, **no_se_path, seed=31)
+    shifted = dict(REMISSION, symptom_slope_reference=-0.15 + b * 0.35)  # control arm given cbt's SE slope
+    control_treated_se, _ = simulate.trial(n_per_arm=n, **shifted, seed=31)
+
+    def person_level(data, arm):
+        rows = data[(data["wave"] == 0) & (data["arm"] == arm)]
+        return rows.set_index("participant_id")["remission"]
+
+    r11, r10 = person_level(factual, "cbt"), person_level(treated_control_se, "cbt")
+    r00, r01 = person_level(factual, "control"), person_level(control_treated_se, "control")
+    for arm, observed in (("cbt", r11), ("control", r00)):
+        p = truth["remission_by_arm"][arm]
+        _close(observed.mean(), p, np.sqrt(p * (1 - p) / n))
+    paired = {"acme_treated": r11 - r10, "acme_control": r01 - r00}
+    for key, diff in paired.items():
+        _close(diff.mean(), effect[key], diff.std(ddof=1) / np.sqrt(n))
+    for key, (treated, control) in {"ade_control": (r10, r00), "ade_treated": (r11, r01), "total": (r11, r00)}.items():
+        se = np.sqrt(treated.var(ddof=1) / n + control.var(ddof=1) / n)
+        _close(treated.mean() - control.mean(), effect[key], se)
+    assert effect["acme_treated"] + effect["ade_control"] == pytest.approx(effect["total"])
+    assert effect["acme_treated"] > 0.05  # a real mediated path
+
+
+@pytest.mark.parametrize("kwargs, message", [({"remission_threshold": "low"}, "remission_threshold"),
+                                             ({"remission_threshold": float("nan")}, "remission_threshold"),
+                                             ({"remission_threshold": 5.0, "remission_sd": -1.0}, "remission_sd")])
+def test_invalid_remission_arguments_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        simulate.trial(n_per_arm=5, **kwargs)
+
+
+def test_package_keeps_the_module_names():
+    from analysis.simulate import (AGE_RANGE, CLUSTER_ARGUMENTS, CLUSTERS, DEFAULT_MEASUREMENT_ERROR_SD,  # noqa: F401
+                                   DEFAULT_SE_SLOPE_EFFECT, DEFAULT_SOURCE_EFFECTS, DEFAULT_SOURCE_TRENDS,
+                                   DEFAULT_SYMPTOM_SLOPE_EFFECT, DESCRIPTIONS, NESTINGS, SCALES, SOURCE_RANGE,
+                                   SOURCES, trial)
+    assert simulate.trial is trial and simulate.__all__ == ["CLUSTERS", "SCALES", "SOURCES", "trial"]

@@ -80,8 +80,10 @@ Two longitudinal forms build on these:
   mediator's slope over time; the ``b`` path is the effect of the person-centred
   (within-person) mediator at one wave on the outcome at the next, adjusted for the
   mediator's person mean and the current within-person outcome
-  (:func:`analysis.mixed.decompose`). Intervals by the Monte Carlo
-  (quasi-Bayesian) method, as ``mediation`` uses for mixed models.
+  (:func:`analysis.mixed.decompose`). With ``cluster=`` (e.g. ``"therapist"``)
+  both models add a random intercept of the cluster in which people are nested.
+  Intervals by the Monte Carlo (quasi-Bayesian) method, as ``mediation`` uses for
+  mixed models.
 
 The package's modules: :mod:`.design` (input checks, arms, model matrices),
 :mod:`.models` (``lm`` and binary ``glm`` fits), :mod:`.effects` (counterfactual
@@ -89,16 +91,16 @@ predictions, estimands), :mod:`.inference` (bootstrap, jackknife, quasi-Bayes,
 intervals), :mod:`.sensitivity` (``medsens``), :mod:`.single_level`
 (:func:`mediate`), :mod:`.parallel` (:func:`mediate_parallel`, several mediators),
 :mod:`.longitudinal` (change-score and multilevel forms),
-:mod:`.result` (result objects).
+:mod:`.result` (result objects, on the shared :class:`EffectsResult`).
 """
 
 from .longitudinal import change_scores, mediate_change, mediate_multilevel
 from .models import ols_table
 from .parallel import ParallelMediationResult, mediate_parallel
-from .result import CI_METHODS, EFFECTS, FULL_EFFECTS, MediationResult, MediationSet, Sensitivity
+from .result import CI_METHODS, EFFECTS, FULL_EFFECTS, EffectsResult, MediationResult, MediationSet, Sensitivity
 from .sensitivity import medsens
 from .single_level import mediate, mediate_arms, test_tm_interaction
 
-__all__ = ["MediationResult", "MediationSet", "ParallelMediationResult", "Sensitivity", "mediate", "mediate_arms",
+__all__ = ["EffectsResult", "MediationResult", "MediationSet", "ParallelMediationResult", "Sensitivity", "mediate", "mediate_arms",
            "mediate_change", "mediate_multilevel", "mediate_parallel", "medsens", "ols_table", "test_tm_interaction",
            "change_scores", "CI_METHODS", "EFFECTS", "FULL_EFFECTS"]

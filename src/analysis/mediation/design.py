@@ -78,8 +78,7 @@ def _coding(levels: list[str], numeric: bool, column: str, control, treated) -> 
     ``levels`` are the arms as :func:`analysis.io.arm_factor` orders them; a numeric
     treatment with more than two codes needs both arms named (never a linear dose).
     """
-    if len(levels) < 2:
-        raise ValueError(f"treatment {column!r} has a single arm {levels}: mediation compares two arms")
+    _require_two_arms(levels, column)
     if numeric and len(levels) > 2 and (control is None or treated is None):
         raise ValueError(f"treatment {column!r} has {len(levels)} numeric codes {levels}: they are read as arms, "
                          "not as a linear dose; name the two arms compared with both control= and treated= "
@@ -96,6 +95,12 @@ def _coding(levels: list[str], numeric: bool, column: str, control, treated) -> 
     if treated == control:
         raise ValueError(f"treated={treated!r} is also the control arm of {column!r}; name another arm: {others}")
     return _Coding(column, control, treated)
+
+
+def _require_two_arms(levels: list[str], column: str) -> None:
+    """Refuse a treatment with a single arm (nothing to compare)."""
+    if len(levels) < 2:
+        raise ValueError(f"treatment {column!r} has a single arm {levels}: mediation compares two arms")
 
 
 def _arm(value, levels: list[str], column: str, argument: str) -> str:

@@ -113,12 +113,16 @@ def quasi_bayes_estimate(draws: np.ndarray, names) -> np.ndarray:
     return estimate
 
 
+def intervals(draws: np.ndarray, estimate: np.ndarray, jack: np.ndarray | None, method: str, conf_level: float):
+    """Lower and upper limits per column by ``"percentile"`` or ``"bca"`` (which needs ``jack``)."""
+    if method == "bca":
+        return bca(draws, estimate, jack, conf_level)
+    return percentile(draws, conf_level)
+
+
 def effect_table(estimate, draws, jack, ci, conf_level, names):
     """The table of a result and messages about undefined intervals."""
-    if ci == "bca":
-        low, high = bca(draws, estimate, jack, conf_level)
-    else:
-        low, high = percentile(draws, conf_level)
+    low, high = intervals(draws, estimate, jack, ci, conf_level)
     messages = []
     undefined = [name for name, lo in zip(names, low) if np.isnan(lo)]
     if undefined:

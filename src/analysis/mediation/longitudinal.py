@@ -133,29 +133,38 @@ def _change_rows(data, treatment, mediators, outcome, group, wave, waves, covari
 def mediate_multilevel(data: pd.DataFrame, treatment: str, mediator: str, outcome: str,
                        group: str = "participant_id", wave: str = "wave", time: str = "time",
                        covariates=(), n_sims: int = 5000, seed: int = 0, control=None, treated=None,
-                       conf_level: float = 0.95) -> MediationResult:
+                       conf_level: float = 0.95, cluster: str | None = None) -> MediationResult:
     """Multilevel (2-1-1) mediation over waves with lagged within-person effects.
 
-    Two linear mixed models are fitted with :func:`analysis.mixed.fit_lmm` (REML):
+    Two linear mixed models are fitted with :func:`analysis.mixed.fit_lmm` (REML,
+    lme4 formulas):
 
-    * ``a`` path: ``mediator ~ time * treatment + covariates`` with correlated
-      random intercepts and slopes of time by person; ``a`` is the treatment's effect
-      on the mediator's change per unit of ``time``.
+    * ``a`` path: ``mediator ~ time * treatment + covariates + (time | group)``,
+      correlated random intercepts and slopes of time by person; ``a`` is the
+      treatment's effect on the mediator's change per unit of ``time``.
     * ``b`` path: ``next outcome ~ mediator_within + mediator_between +
-      outcome_within + next time * treatment + covariates`` with random intercepts,
-      on pairs of consecutive waves; ``_within`` is the deviation from the person's
-      own mean and ``_between`` that mean (:func:`analysis.mixed.decompose`); the
-      random intercept carries the person's outcome level. ``b`` is the effect of a within-person
-      rise of the mediator on the outcome at the next wave; ``c_prime`` (ADE) the
-      treatment's effect on the outcome's change per unit of time beyond it.
+      outcome_within + next time * treatment + covariates + (1 | group)``, on pairs
+      of consecutive waves; ``_within`` is the deviation from the person's own mean
+      and ``_between`` that mean (:func:`analysis.mixed.decompose`); the random
+      intercept carries the person's outcome level. ``b`` is the effect of a
+      within-person rise of the mediator on the outcome at the next wave;
+      ``c_prime`` (ADE) the treatment's effect on the outcome's change per unit of
+      time beyond it.
+
+    With ``cluster`` (patients nested in therapists or therapy groups) both models
+    gain that level's random intercept, ``+ (1 | cluster)``, as lme4 fits
+    ``lmer(y ~ ... + (time | participant_id) + (1 | therapist))``: the paths are
+    then estimated with patients of one therapist correlated, and their standard
+    errors (Satterthwaite df, as lmerTest) widen accordingly.
 
     ACME = a x b per unit of time. Intervals by the Monte Carlo method: ``n_sims``
-    draws of a, b and c' from the normal distributions of the estimates.
+    draws of a, b and c' from the normal distributions of the estimates (seeded, so
+    the same ``seed`` gives the same intervals).
 
     Parameters
     ----------
     data : pandas.DataFrame
-        Long format, one row per person and wave.
+        Long format, one row per person and wave; at least three waves.
     treatment, mediator, outcome, covariates, control, treated, conf_level
         As in :func:`mediate`; covariates enter both models (patsy names).
     group, wave, time : str
@@ -164,36 +173,48 @@ def mediate_multilevel(data: pd.DataFrame, treatment: str, mediator: str, outcom
     n_sims : int, default 5000
         Monte Carlo draws.
     seed : int, default 0
+    cluster : str, optional
+        Column of the level above the person (``"therapist"``): constant within a
+        person, never missing, at least two values.
 
     Returns
     -------
     MediationResult
-        ``kind == "multilevel"``, ``ci_method == "monte carlo"``, no sensitivity.
+        ``kind == "multilevel"``, ``ci_method == "monte carlo"``, no sensitivity;
+        ``cluster`` names the cluster column (None without).
 
     Raises
     ------
     analysis.io.DataValidationError
-        As :func:`mediate_change`; also when the control or treated arm has no
-        pair of consecutive waves with the outcome observed, or a model's design is
-        not identified (:func:`analysis.mixed.fit_lmm`).
+        As :func:`mediate_change`; also fewer than three waves, a person whose
+        ``cluster`` changes between rows, a missing ``cluster`` (a partially nested
+        trial is not supported here), a ``cluster`` with one value, the control or
+        treated arm without a pair of consecutive waves with the outcome observed,
+        or a model whose design is not identified (:func:`analysis.mixed.fit_lmm`).
     ValueError
-        As :func:`mediate`.
+        As :func:`mediate`, and for ``cluster`` equal to ``group``.
     """
     _check_options(n_sims, "percentile", conf_level)
     who = "mediate_multilevel"
-    frame = io.model_frame(data, numeric=[time], partial=[mediator, outcome], other=covariates, arm=treatment,
-                           group=group, wave=wave, who=who)
+    if cluster is not None and cluster == group:
+        raise ValueError(f"cluster={cluster!r} is the person column (group); name the level above it, "
+                         "e.g. cluster='therapist'")
+    clusters = [] if cluster is None else [cluster]
+    frame = io.model_frame(data, numeric=[time], partial=[mediator, outcome], other=covariates,
+                           optional=clusters, clusters=clusters, arm=treatment, group=group, wave=wave, who=who)
+    _check_multilevel(frame.data, wave, cluster, who)
     coding = _coding(frame.levels, _numeric_codes(data[treatment]), treatment, control, treated)
     extra = "".join(f" + {c}" for c in covariates)
+    level = "" if cluster is None else f" + (1 | {cluster})"
     long = mixed.decompose(mixed.decompose(frame.data, mediator, group), outcome, group)
     _require_arms(coding, long[treatment], long, [mediator], who)
-    fit_a = mixed.fit_lmm(long, f"{mediator} ~ {time} * {coding.patsy_term}{extra}", group, f"~{time}")
+    fit_a = mixed.fit_lmm(long, f"{mediator} ~ {time} * {coding.patsy_term}{extra} + ({time} | {group}){level}")
     pairs = _next_wave(long, group, wave, [outcome, time])
     _require_arms(coding, pairs[treatment], pairs, [mediator, outcome, f"{outcome}_next"], who)
     lagged = pairs.dropna(subset=[f"{outcome}_next", f"{time}_next"])
     predictors = (f"{mediator}_within + {mediator}_between + {outcome}_within + {time}_next * "
                   f"{coding.patsy_term}{extra}")
-    fit_b = mixed.fit_lmm(lagged, f"{outcome}_next ~ {predictors}", group)
+    fit_b = mixed.fit_lmm(lagged, f"{outcome}_next ~ {predictors} + (1 | {group}){level}")
     rows = {"a": (fit_a, f"{time}:{coding.patsy_name}"), "b": (fit_b, f"{mediator}_within"),
             "c_prime": (fit_b, f"{time}_next:{coding.patsy_name}")}
     paths = pd.DataFrame({k: fit.fixed.loc[name, PATH_COLUMNS] for k, (fit, name) in rows.items()}).T.astype(float)
@@ -201,10 +222,13 @@ def mediate_multilevel(data: pd.DataFrame, treatment: str, mediator: str, outcom
     a, b, c = (rng.normal(paths.loc[k, "estimate"], paths.loc[k, "se"], n_sims) for k in ("a", "b", "c_prime"))
     draws = product_effects(a * b, c)
     estimate = product_effects(np.array([paths.loc["a", "estimate"] * paths.loc["b", "estimate"]]),
-                        np.array([paths.loc["c_prime", "estimate"]]))[0]
+                               np.array([paths.loc["c_prime", "estimate"]]))[0]
     table, messages = effect_table(estimate, draws, None, "percentile", conf_level, EFFECTS)
     messages = ([f"mediator model: {w}" for w in fit_a.warnings]
                 + [f"outcome model: {w}" for w in fit_b.warnings] + messages)
+    nesting = ([] if cluster is None else
+               [f"both models have a random intercept of {cluster} ({long[cluster].nunique()} levels): "
+                f"people of one {cluster} are correlated"])
     return MediationResult(
         table=table, paths=paths, mediator_model=fit_a.fixed, outcome_model=fit_b.fixed,
         draws=pd.DataFrame(draws, columns=list(EFFECTS)), jackknife=None, sensitivity=None,
@@ -218,11 +242,32 @@ def mediate_multilevel(data: pd.DataFrame, treatment: str, mediator: str, outcom
                "within-person rise; person-mean centring with a lagged outcome carries a bias of "
                "order 1/waves (the RI-CLPM in analysis.panel models the dynamics directly)",
                "a, b and c' are drawn independently (they come from two models; fit_lmm reports "
-               "the standard errors of b and c', not their covariance)",
+               "the standard errors of b and c', not their covariance)", *nesting,
                f"nobs counts the pairs of consecutive waves in the outcome model "
                f"({fit_a.nobs} rows in the mediator model)", *frame.notes],
-        warnings=messages, data=lagged, arms=coding.describe(long[treatment]),
+        warnings=messages, data=lagged, arms=coding.describe(long[treatment]), cluster=cluster,
     )
+
+
+def _check_multilevel(data: pd.DataFrame, wave: str, cluster: str | None, who: str) -> None:
+    """Refuse fewer than three waves, and a cluster column that is missing somewhere or has one value."""
+    waves = [io._plain(w) for w in sorted(data[wave].unique())]
+    problems = []
+    if len(waves) < 3:
+        problems.append(io.Problem(wave, f"{who}: {len(waves)} wave(s) {waves}; at least 3 are needed (a random "
+                                         "slope per person and the outcome at a next wave)"))
+    if cluster is not None:
+        missing = data[cluster].isna()
+        if missing.any():
+            problems.append(io._problem(cluster, f"{who}: missing {cluster} (every person needs one; a partially "
+                                                 "nested trial is not supported here)", data[cluster], missing,
+                                        by_index=True))
+        elif data[cluster].nunique() < 2:
+            problems.append(io.Problem(cluster, f"{who}: a single {cluster} "
+                                                f"({io._plain(data[cluster].iloc[0])!r}) in all rows: its random "
+                                                "intercept is not identified; leave out cluster="))
+    if problems:
+        raise io.DataValidationError(problems)
 
 
 def _check_constant(data: pd.DataFrame, group: str, columns: list[str]) -> None:

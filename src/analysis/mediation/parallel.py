@@ -13,7 +13,6 @@ and sums have the right covariance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
@@ -21,81 +20,11 @@ import pandas as pd
 
 from .. import io
 from .design import _check_mediator_varies, _check_options, _coding, _design, _numeric_codes, _require_arms
-from .inference import BATCH, bca, effect_table, leave_one_out_weights, percentile, resample_counts
+from .inference import BATCH, effect_table, leave_one_out_weights, resample_counts
 from .models import _weighted_ols, ols_table
+from .result import ParallelMediationResult
 
 __all__ = ["ParallelMediationResult", "mediate_parallel"]
-
-
-@dataclass(frozen=True, eq=False)
-class ParallelMediationResult:
-    """Specific, total and contrasted indirect effects of parallel mediators.
-
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        Rows ``ACME (<m>)`` per mediator, ``ACME (total)``, ``ACME (<m1>) - ACME
-        (<m2>)`` per pair, ``ADE``, ``Total Effect``; columns ``estimate``,
-        ``ci_low``, ``ci_high``, ``p``.
-    paths : pandas.DataFrame
-        ``a (<m>)``, ``b (<m>)`` per mediator and ``c_prime``, from the fitted
-        models (t statistics and 95% t intervals).
-    mediator_models : dict
-        Coefficient table of each mediator's model.
-    outcome_model : pandas.DataFrame
-    draws, jackknife : pandas.DataFrame
-        Bootstrap replicates and leave-one-out values of the table's rows.
-    treatment, outcome : str
-    mediators, covariates : list of str
-    control, treated : str
-    ci_method : str
-    conf_level : float
-    n_boot, seed, nobs, n_dropped : int
-    warnings : list of str
-    """
-
-    table: pd.DataFrame
-    paths: pd.DataFrame
-    mediator_models: dict
-    outcome_model: pd.DataFrame
-    draws: pd.DataFrame = field(repr=False)
-    jackknife: pd.DataFrame = field(repr=False)
-    treatment: str
-    outcome: str
-    mediators: list
-    covariates: list
-    control: str
-    treated: str
-    ci_method: str
-    conf_level: float
-    n_boot: int
-    seed: int
-    nobs: int
-    n_dropped: int
-    warnings: list
-
-    def ci(self, method: str) -> pd.DataFrame:
-        """Intervals of the table's rows by ``"percentile"`` or ``"bca"``."""
-        if method == "percentile":
-            low, high = percentile(self.draws.to_numpy(), self.conf_level)
-        elif method == "bca":
-            low, high = bca(self.draws.to_numpy(), self.table["estimate"].to_numpy(), self.jackknife.to_numpy(),
-                            self.conf_level)
-        else:
-            raise ValueError(f"method must be 'percentile' or 'bca', got {method!r}")
-        return pd.DataFrame({"ci_low": low, "ci_high": high}, index=self.table.index)
-
-    def summary(self) -> str:
-        """Text summary: the effects table and the paths."""
-        return "\n".join([
-            f"Parallel mediation: {self.treatment} ({self.treated} vs {self.control}) -> "
-            f"{', '.join(self.mediators)} -> {self.outcome}",
-            f"Nonparametric bootstrap ({self.ci_method}), {self.n_boot} replicates; {self.nobs} rows"
-            + (f" ({self.n_dropped} dropped for missing values)" if self.n_dropped else ""),
-            "", self.table.to_string(float_format=lambda v: f"{v:.4g}"),
-            "", "Paths:", self.paths.to_string(float_format=lambda v: f"{v:.4g}"),
-            *(["", "Warnings:"] + [f"  {w}" for w in self.warnings] if self.warnings else []),
-        ])
 
 
 def mediate_parallel(data: pd.DataFrame, treatment: str, mediators, outcome: str, covariates=(),
@@ -123,7 +52,12 @@ def mediate_parallel(data: pd.DataFrame, treatment: str, mediators, outcome: str
         mediator constant in an arm, collinear columns).
     ValueError
         Fewer than two distinct mediators, a mediator that is also the outcome
-        or a covariate, or arguments out of range.
+        or a covariate, a treatment with a single arm, or arguments out of range.
+
+    Notes
+    -----
+    Missing values, repeated rows and unused categories are handled as by
+    :func:`analysis.mediation.mediate`.
     """
     mediators = list(mediators)
     if len(mediators) < 2 or len(set(mediators)) != len(mediators):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .inference import bca, percentile
+from .inference import intervals
 
 CI_METHODS = ("bca", "percentile")
 #: Rows of a linear-linear result without a treatment-mediator interaction.
@@ -63,7 +63,100 @@ class Sensitivity:
 
 
 @dataclass(frozen=True, eq=False)
-class MediationResult:
+class EffectsResult:
+    """What every mediation result holds: the effects table, the paths and the draws behind the intervals.
+
+    The base of :class:`MediationResult` and :class:`ParallelMediationResult`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per effect; columns ``estimate``, ``ci_low``, ``ci_high`` (by
+        ``ci_method``) and ``p``.
+    paths : pandas.DataFrame
+        The coefficients behind the effects (``a``, ``b``, ``c_prime``, ...);
+        columns ``estimate``, ``se``, ``df``, ``t``, ``p``, ``ci_low``, ``ci_high``
+        (95% t intervals, from the fitted models).
+    outcome_model : pandas.DataFrame
+        Coefficient table of the outcome model (``estimate``, ``se``, ``df``,
+        ``t``, ``p`` and 95% t interval ``ci_low``, ``ci_high``).
+    draws : pandas.DataFrame
+        Bootstrap (or Monte Carlo) replicates of the effects, one column per row
+        of ``table``.
+    jackknife : pandas.DataFrame or None
+        Leave-one-out values of the effects (BCa acceleration); None when not
+        bootstrapped.
+    treatment, outcome : str
+    covariates : list of str
+    control, treated : str
+        Arms compared, as :func:`analysis.io.arm_factor` spells them (``"0"`` and
+        ``"1"`` for 0/1 codes); ``control`` is the reference arm of the models.
+    ci_method : str
+        ``"bca"``, ``"percentile"`` (bootstrap) or ``"monte carlo"`` (quasi-Bayesian
+        draws, percentile limits).
+    conf_level : float
+    n_boot : int
+        Replicates requested (bootstrap or Monte Carlo draws).
+    seed : int
+    nobs, n_dropped : int
+        Rows (people for ``"change"``) used and dropped for missing values.
+    warnings : list of str
+        Dropped replicates, undefined intervals, model warnings.
+    """
+
+    table: pd.DataFrame
+    paths: pd.DataFrame
+    outcome_model: pd.DataFrame
+    draws: pd.DataFrame = field(repr=False)
+    jackknife: pd.DataFrame | None = field(repr=False)
+    treatment: str
+    outcome: str
+    covariates: list
+    control: object
+    treated: object
+    ci_method: str
+    conf_level: float
+    n_boot: int
+    seed: int
+    nobs: int
+    n_dropped: int
+    warnings: list[str]
+
+    def ci(self, method: str | None = None) -> pd.DataFrame:
+        """Intervals of the table's effects by another method.
+
+        Parameters
+        ----------
+        method : {"bca", "percentile"}, optional
+            Default the method the result was computed with (percentile for
+            Monte Carlo draws).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index as ``table``; columns ``ci_low``, ``ci_high``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown method, or BCa for Monte Carlo draws (no jackknife).
+        """
+        method = method or self.ci_method
+        if method == "monte carlo" and self.ci_method == "monte carlo":
+            method = "percentile"
+        if method not in CI_METHODS:
+            raise ValueError(f"method must be one of {CI_METHODS}, got {method!r}")
+        if method == "bca" and self.jackknife is None:
+            raise ValueError("BCa intervals need bootstrap replicates and jackknife values; this result has "
+                             "Monte Carlo draws: use method='percentile'")
+        low, high = intervals(self.draws.to_numpy(), self.table["estimate"].to_numpy(),
+                              None if self.jackknife is None else self.jackknife.to_numpy(), method,
+                              self.conf_level)
+        return pd.DataFrame({"ci_low": low, "ci_high": high}, index=self.table.index)
+
+
+@dataclass(frozen=True, eq=False)
+class MediationResult(EffectsResult):
     """Causal mediation estimates, laid out like ``summary()`` of R's ``mediate``.
 
     Attributes
@@ -75,42 +168,19 @@ class MediationResult:
         (control)``, ``ACME (treated)``, ...); columns ``estimate``, ``ci_low``,
         ``ci_high`` (by ``ci_method``) and ``p``.
     paths : pandas.DataFrame
-        The coefficients behind the effects: ``a`` (treatment -> mediator), ``b``
-        (mediator -> outcome), ``c_prime`` (treatment -> outcome, direct) and, for
-        single-level models, ``c`` (treatment -> outcome without the mediator);
-        columns ``estimate``, ``se``, ``df``, ``t``, ``p``, ``ci_low``, ``ci_high``
-        (95% t intervals, from the fitted models).
-    mediator_model, outcome_model : pandas.DataFrame
-        Coefficient tables of the two fitted models (``estimate``, ``se``, ``df``,
-        ``t``, ``p`` and 95% t interval ``ci_low``, ``ci_high``).
-    draws : pandas.DataFrame
-        Bootstrap (or Monte Carlo) replicates of the effects, one column per row
-        of ``table``.
-    jackknife : pandas.DataFrame or None
-        Leave-one-out values of the effects (BCa acceleration); None when not
-        bootstrapped.
+        ``a`` (treatment -> mediator), ``b`` (mediator -> outcome), ``c_prime``
+        (treatment -> outcome, direct) and, for single-level models, ``c``
+        (treatment -> outcome without the mediator); columns as
+        :class:`EffectsResult`'s.
+    mediator_model : pandas.DataFrame
+        Coefficient table of the mediator model, as ``outcome_model``.
     sensitivity : Sensitivity or None
         :func:`medsens` at a rho step of 0.01 (single-level models only).
     kind : str
         ``"single-level"``, ``"change"`` or ``"multilevel"``.
-    treatment, mediator, outcome : str
-    covariates : list of str
-    control, treated : str
-        Arms compared, as :func:`analysis.io.arm_factor` spells them (``"0"`` and
-        ``"1"`` for 0/1 codes); ``control`` is the reference arm of both models.
-    ci_method : str
-        ``"bca"``, ``"percentile"`` (bootstrap) or ``"monte carlo"`` (quasi-Bayesian
-        draws, percentile limits).
-    conf_level : float
-    n_boot : int
-        Replicates requested (bootstrap or Monte Carlo draws).
-    seed : int
-    nobs, n_dropped : int
-        Rows (people for ``"change"``) used and dropped for missing values.
+    mediator : str
     notes : list of str
         What the estimates mean in this design and its assumptions.
-    warnings : list of str
-        Dropped replicates, undefined intervals, model warnings.
     data : pandas.DataFrame
         The rows the models were fitted to.
     waves : tuple or None
@@ -125,30 +195,21 @@ class MediationResult:
     moderator : str or None
         The moderator column; ``moderator_value`` the value the effects are at.
     moderator_value : float or None
+    cluster : str or None
+        The cluster column (e.g. ``"therapist"``) of a ``"multilevel"`` result
+        whose models have its random intercept.
+
+    The other attributes (``outcome_model``, ``draws``, ``jackknife``,
+    ``treatment``, ``outcome``, ``covariates``, ``control``, ``treated``,
+    ``ci_method``, ``conf_level``, ``n_boot``, ``seed``, ``nobs``, ``n_dropped``,
+    ``warnings``) and :meth:`ci` are :class:`EffectsResult`'s.
     """
 
-    table: pd.DataFrame
-    paths: pd.DataFrame
     mediator_model: pd.DataFrame
-    outcome_model: pd.DataFrame
-    draws: pd.DataFrame = field(repr=False)
-    jackknife: pd.DataFrame | None = field(repr=False)
     sensitivity: Sensitivity | None
     kind: str
-    treatment: str
     mediator: str
-    outcome: str
-    covariates: list
-    control: object
-    treated: object
-    ci_method: str
-    conf_level: float
-    n_boot: int
-    seed: int
-    nobs: int
-    n_dropped: int
     notes: list[str]
-    warnings: list[str]
     data: pd.DataFrame = field(repr=False)
     waves: tuple | None = None
     arms: str = ""
@@ -157,39 +218,7 @@ class MediationResult:
     interaction: bool = False
     moderator: str | None = None
     moderator_value: float | None = None
-
-    def ci(self, method: str | None = None) -> pd.DataFrame:
-        """Intervals of the four effects by another method.
-
-        Parameters
-        ----------
-        method : {"bca", "percentile"}, optional
-            Default the method the result was computed with.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Index as ``table``; columns ``ci_low``, ``ci_high``.
-
-        Raises
-        ------
-        ValueError
-            For an unknown method, or BCa for Monte Carlo (multilevel) draws.
-        """
-        method = method or self.ci_method
-        if method == "monte carlo" and self.ci_method == "monte carlo":
-            method = "percentile"
-        if method not in CI_METHODS:
-            raise ValueError(f"method must be one of {CI_METHODS}, got {method!r}")
-        if method == "bca" and self.jackknife is None:
-            raise ValueError("BCa intervals need bootstrap replicates and jackknife values; this "
-                             f"{self.kind} result has Monte Carlo draws: use method='percentile'")
-        estimate = self.table["estimate"].to_numpy()
-        if method == "percentile":
-            low, high = percentile(self.draws.to_numpy(), self.conf_level)
-        else:
-            low, high = bca(self.draws.to_numpy(), estimate, self.jackknife.to_numpy(), self.conf_level)
-        return pd.DataFrame({"ci_low": low, "ci_high": high}, index=self.table.index)
+    cluster: str | None = None
 
     def summary(self) -> str:
         """Text summary laid out like ``summary()`` of a ``mediate`` fit."""
@@ -220,10 +249,7 @@ class MediationResult:
         ]
         if self.sensitivity is not None:
             lines += ["", self.sensitivity.summary()]
-        if self.notes:
-            lines += ["", "Notes:"] + [f"  {n}" for n in self.notes]
-        if self.warnings:
-            lines += ["", "Warnings:"] + [f"  {w}" for w in self.warnings]
+        lines += _listed("Notes", self.notes) + _listed("Warnings", self.warnings)
         return "\n".join(lines)
 
 
@@ -260,3 +286,45 @@ class MediationSet:
             parts.append("Index of moderated mediation (differences from the first value):\n"
                          + self.index.to_string(float_format=lambda v: f"{v:.4g}"))
         return ("\n\n" + "=" * 72 + "\n\n").join(parts)
+
+
+@dataclass(frozen=True, eq=False)
+class ParallelMediationResult(EffectsResult):
+    """Specific, total and contrasted indirect effects of parallel mediators.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        Rows ``ACME (<m>)`` per mediator, ``ACME (total)``, ``ACME (<m1>) - ACME
+        (<m2>)`` per pair, ``ADE``, ``Total Effect``; columns ``estimate``,
+        ``ci_low``, ``ci_high``, ``p``.
+    paths : pandas.DataFrame
+        ``a (<m>)``, ``b (<m>)`` per mediator and ``c_prime``, from the fitted
+        models (t statistics and 95% t intervals).
+    mediator_models : dict
+        Coefficient table of each mediator's model.
+    mediators : list of str
+
+    The other attributes and :meth:`ci` are :class:`EffectsResult`'s
+    (``ci_method`` is ``"bca"`` or ``"percentile"``).
+    """
+
+    mediator_models: dict
+    mediators: list
+
+    def summary(self) -> str:
+        """Text summary: the effects table and the paths."""
+        return "\n".join([
+            f"Parallel mediation: {self.treatment} ({self.treated} vs {self.control}) -> "
+            f"{', '.join(self.mediators)} -> {self.outcome}",
+            f"Nonparametric bootstrap ({self.ci_method}), {self.n_boot} replicates; {self.nobs} rows"
+            + (f" ({self.n_dropped} dropped for missing values)" if self.n_dropped else ""),
+            "", self.table.to_string(float_format=lambda v: f"{v:.4g}"),
+            "", "Paths:", self.paths.to_string(float_format=lambda v: f"{v:.4g}"),
+            *_listed("Warnings", self.warnings),
+        ])
+
+
+def _listed(title: str, items: list[str]) -> list[str]:
+    """A titled, indented block of a summary (nothing when there are no items)."""
+    return ["", f"{title}:"] + [f"  {item}" for item in items] if items else []

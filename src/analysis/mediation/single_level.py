@@ -12,7 +12,15 @@ import numpy as np
 import pandas as pd
 
 from .. import io
-from .design import _arm, _check_models, _check_options, _Design, _moderator_values, _prepare
+from .design import (
+    _arm,
+    _check_models,
+    _check_options,
+    _Design,
+    _moderator_values,
+    _prepare,
+    _require_two_arms,
+)
 from .effects import basic_effects, compact_effects, full_effects
 from .inference import (
     bootstrap_fits,
@@ -103,15 +111,20 @@ def mediate(data: pd.DataFrame, treatment: str, mediator: str, outcome: str, cov
         0/1 (naming rows and values), a binary model does not converge
         (separation), or a covariate is constant or collinear.
     ValueError
-        ``control`` or ``treated`` is not an arm of the data, a numeric treatment
-        with more than two codes lacks them, several arms are compared with control
-        and ``treated`` is not named, a moderator value lies outside the data, or an
-        argument is out of range.
+        The treatment has a single arm, ``control`` or ``treated`` is not an arm of
+        the data, a numeric treatment with more than two codes lacks them, several
+        arms are compared with control and ``treated`` is not named, a moderator
+        value lies outside the data, or an argument is out of range.
 
     Notes
     -----
     Rows with a missing value in any used column are dropped (``n_dropped``); an
-    arm left without complete rows is dropped and named in ``notes``.
+    arm left without complete rows is dropped and named in ``notes``. Each row is a
+    unit: with no person column a repeated row cannot be told from another person
+    with the same values, so it counts twice, as in R's ``lm`` (the longitudinal
+    forms refuse a repeated person and wave, :func:`analysis.io.model_frame`).
+    Unused categories (of the treatment or a categorical covariate) are ignored.
+    The input frame is never modified.
     """
     control = _alias(control, control_value, "control", "control_value")
     treated = _alias(treated, treat_value, "treated", "treat_value")
@@ -149,11 +162,18 @@ def mediate_arms(data: pd.DataFrame, treatment: str, mediator: str, outcome: str
     MediationSet
         ``by == "treated arm"``; ``results`` keyed by arm; ``table`` stacks the
         tables with the arm as the first index level.
+
+    Raises
+    ------
+    ValueError
+        The treatment has a single arm, ``treated`` or ``moderator`` is passed,
+        and as :func:`mediate`.
     """
     refused = {"treated", "treat_value", "moderator"} & set(options)
     if refused:
         raise ValueError(f"mediate_arms compares every active arm with control; do not pass {sorted(refused)}")
     levels = list(io.arm_factor(data[treatment], column=treatment, by_index=True).categories)
+    _require_two_arms(levels, treatment)
     reference = levels[0] if control is None else _arm(control, levels, treatment, "control")
     results = {arm: mediate(data, treatment, mediator, outcome, covariates, control=reference, treated=arm,
                             **options) for arm in levels if arm != reference}

@@ -1,72 +1,17 @@
-"""Methods paragraphs written from the fitted results, with their references, for :func:`analysis.report.paper.methods`.
+"""The methods paragraph of fitted mixed models (:func:`mixed_models`), reports 02 and 08.
 
 Every sentence states what the results themselves record (REML or ML, the optimiser the fit used,
 the df method of each table, the rows left out, whether each model converged), so the paragraph
-stays true when a parameter or the data change. :func:`software` names the Python libraries the
-kernel actually imported, with their installed versions.
+stays true when a parameter or the data change.
 """
 
 from __future__ import annotations
 
-import platform
 import re
-import sys
-from dataclasses import dataclass
 
 import pandas as pd
 
-from .. import __version__
-from .dependencies import COMPUTING_LIBRARIES, library_versions
-
-#: The methods papers and software the paragraphs cite, in APA style.
-REFERENCES = {
-    "Bates et al., 2015": "Bates, D., Mächler, M., Bolker, B., & Walker, S. (2015). Fitting linear mixed-effects "
-                          "models using lme4. Journal of Statistical Software, 67(1), 1–48. "
-                          "https://doi.org/10.18637/jss.v067.i01",
-    "Kuznetsova et al., 2017": "Kuznetsova, A., Brockhoff, P. B., & Christensen, R. H. B. (2017). lmerTest package: "
-                               "Tests in linear mixed effects models. Journal of Statistical Software, 82(13), 1–26. "
-                               "https://doi.org/10.18637/jss.v082.i13",
-    "Satterthwaite, 1946": "Satterthwaite, F. E. (1946). An approximate distribution of estimates of variance "
-                           "components. Biometrics Bulletin, 2(6), 110–114. https://doi.org/10.2307/3002019",
-    "Kenward & Roger, 1997": "Kenward, M. G., & Roger, J. H. (1997). Small sample inference for fixed effects from "
-                             "restricted maximum likelihood. Biometrics, 53(3), 983–997. "
-                             "https://doi.org/10.2307/2533558",
-    "Halekoh & Højsgaard, 2014": "Halekoh, U., & Højsgaard, S. (2014). A Kenward-Roger approximation and parametric "
-                                 "bootstrap methods for tests in linear mixed models – The R package pbkrtest. "
-                                 "Journal of Statistical Software, 59(9), 1–32. "
-                                 "https://doi.org/10.18637/jss.v059.i09",
-    "Searle et al., 1980": "Searle, S. R., Speed, F. M., & Milliken, G. A. (1980). Population marginal means in the "
-                           "linear model: An alternative to least squares means. The American Statistician, 34(4), "
-                           "216–221. https://doi.org/10.1080/00031305.1980.10483031",
-    "Laird & Ware, 1982": "Laird, N. M., & Ware, J. H. (1982). Random-effects models for longitudinal data. "
-                          "Biometrics, 38(4), 963–974. https://doi.org/10.2307/2529876",
-    "Feingold, 2009": "Feingold, A. (2009). Effect sizes for growth-modeling analysis for controlled clinical trials "
-                      "in the same metric as for classical analysis. Psychological Methods, 14(1), 43–53. "
-                      "https://doi.org/10.1037/a0014699",
-    "Little & Rubin, 2019": "Little, R. J. A., & Rubin, D. B. (2019). Statistical analysis with missing data "
-                            "(3rd ed.). Wiley. https://doi.org/10.1002/9781119482260",
-    "Seabold & Perktold, 2010": "Seabold, S., & Perktold, J. (2010). Statsmodels: Econometric and statistical "
-                                "modeling with Python. Proceedings of the 9th Python in Science Conference, 92–96. "
-                                "https://doi.org/10.25080/Majora-92bf1922-011",
-    "Harris et al., 2020": "Harris, C. R., Millman, K. J., van der Walt, S. J., et al. (2020). Array programming "
-                           "with NumPy. Nature, 585(7825), 357–362. https://doi.org/10.1038/s41586-020-2649-2",
-    "Virtanen et al., 2020": "Virtanen, P., Gommers, R., Oliphant, T. E., et al. (2020). SciPy 1.0: Fundamental "
-                             "algorithms for scientific computing in Python. Nature Methods, 17(3), 261–272. "
-                             "https://doi.org/10.1038/s41592-019-0686-2",
-    "McKinney, 2010": "McKinney, W. (2010). Data structures for statistical computing in Python. Proceedings of the "
-                      "9th Python in Science Conference, 56–61. https://doi.org/10.25080/Majora-92bf1922-00a",
-    "Abril-Pla et al., 2023": "Abril-Pla, O., Andreani, V., Carroll, C., et al. (2023). PyMC: A modern, and "
-                              "comprehensive probabilistic programming framework in Python. PeerJ Computer Science, "
-                              "9, e1516. https://doi.org/10.7717/peerj-cs.1516",
-    "Kumar et al., 2019": "Kumar, R., Carroll, C., Hartikainen, A., & Martin, O. (2019). ArviZ a unified library for "
-                          "exploratory analysis of Bayesian models in Python. Journal of Open Source Software, 4(33), "
-                          "1143. https://doi.org/10.21105/joss.01143",
-}
-
-#: The paper to cite for each computing library, where it has one.
-LIBRARY_CITATIONS = {"numpy": "Harris et al., 2020", "scipy": "Virtanen et al., 2020", "pandas": "McKinney, 2010",
-                     "statsmodels": "Seabold & Perktold, 2010", "pymc": "Abril-Pla et al., 2023",
-                     "arviz": "Kumar et al., 2019"}
+from .common import MethodsText, cited
 
 #: Denominator-df methods as the estimand tables' notes name them, and how the paragraph cites each.
 DF_METHODS = {
@@ -75,64 +20,6 @@ DF_METHODS = {
     "kenward-roger": "the Kenward–Roger approximation (Kenward & Roger, 1997), as pbkrtest computes it "
                      "(Halekoh & Højsgaard, 2014)",
 }
-
-
-@dataclass(frozen=True)
-class MethodsText:
-    """A methods paragraph and the references its citations stand for.
-
-    Attributes
-    ----------
-    text : str
-        The paragraph, citations in APA's (Author, year) form.
-    references : tuple of str
-        Full references, as in :data:`REFERENCES`.
-    """
-
-    text: str
-    references: tuple[str, ...] = ()
-
-    @property
-    def markdown(self) -> str:
-        """The paragraph, then its references as a Markdown list under a bold heading."""
-        return self.text + ("\n\n**References**\n\n" + "\n".join(f"- {ref}" for ref in self.references)
-                            if self.references else "")
-
-    @property
-    def plain(self) -> str:
-        """The paragraph, then its references, as plain text."""
-        return self.text + ("\n\nReferences\n\n" + "\n".join(self.references) if self.references else "")
-
-
-def cited(text: str) -> MethodsText:
-    """``text`` with the references of the citations in it that :data:`REFERENCES` knows, sorted."""
-    return MethodsText(text, tuple(sorted(ref for key, ref in REFERENCES.items() if key in text)))
-
-
-def combine(*parts: str | MethodsText) -> MethodsText:
-    """One paragraph from several parts (strings or :class:`MethodsText`), references merged and sorted."""
-    texts = [part.text if isinstance(part, MethodsText) else str(part) for part in parts]
-    references = {ref for part in parts if isinstance(part, MethodsText) for ref in part.references}
-    joined = " ".join(text.strip() for text in texts if text.strip())
-    return MethodsText(joined, tuple(sorted(references | set(cited(joined).references))))
-
-
-def software(modules: dict | None = None) -> MethodsText:
-    """The sentence naming Python, this suite and the computing libraries in use, with their versions.
-
-    Parameters
-    ----------
-    modules : dict, optional
-        The imported modules (default ``sys.modules``): a library of
-        :data:`~analysis.report.dependencies.COMPUTING_LIBRARIES` is named when imported.
-    """
-    modules = sys.modules if modules is None else modules
-    versions = library_versions()
-    used = [name for name in COMPUTING_LIBRARIES if name in modules]
-    libraries = ", ".join(f"{name} {versions[name]}" + (f" ({LIBRARY_CITATIONS[name]})" if name in LIBRARY_CITATIONS
-                                                        else "") for name in used)
-    return cited(f"Analyses were run in Python {platform.python_version()} with the analysis suite "
-                 f"{__version__}" + (f" and {libraries}" if libraries else "") + ".")
 
 
 def mixed_models(fits: dict, estimands: list[pd.DataFrame] = (), effect_sizes: list[pd.DataFrame] = ()
@@ -159,7 +46,7 @@ def mixed_models(fits: dict, estimands: list[pd.DataFrame] = (), effect_sizes: l
     ValueError
         ``fits`` is empty or holds something other than mixed-model results.
     """
-    from ..mixed import GlmmResult, LmmResult, model_table
+    from ...mixed import GlmmResult, LmmResult, model_table
 
     if not fits:
         raise ValueError("mixed_models needs at least one fitted model")
@@ -220,7 +107,7 @@ def _generalised_models(fits: dict, table: pd.DataFrame) -> str:
 
 
 def _convergence(table: pd.DataFrame) -> str:
-    from ..mixed.lmm import GRADIENT_TOL, SINGULAR_TOL
+    from ...mixed.lmm import GRADIENT_TOL, SINGULAR_TOL
 
     trouble = table[table["status"] != "ok"]
     verdict = ("all models converged without singular fits" if trouble.empty
