@@ -216,10 +216,11 @@ def _fit(model, data, flavour, group, estimator, missing, group_equal, conf_leve
     messages += [f"group {g.label}: EM for the unrestricted model did not converge; chi-square is approximate"
                  for g in groups if not g.em_converged]
     if estimator == "MLR" or se == "robust":
-        vcov, scaled = robust.mlr(fitted, information, kind, measures)
+        parts = robust.h1_parts(problem)
+        vcov, scaled = robust.mlr(fitted, information, kind, measures, parts)
         if estimator == "MLR":
             measures = pd.concat([measures, scaled])
-            measures = pd.concat([measures, robust_fit.robust_indices(problem, theta, measures, n_x > 0)])
+            measures = pd.concat([measures, robust_fit.robust_indices(problem, theta, measures, n_x > 0, parts)])
         if se == "robust":
             fitted, kind = replace(fitted, vcov=vcov), "observed"
     boot = None

@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from .estimation import jacobian
+from .estimation import fiml_loglik, jacobian
 
-__all__ = ["casewise_gradients", "complete_information", "h1_information", "h1_trace", "mlr", "scaling_trace"]
+__all__ = ["casewise_gradients", "complete_information", "score_sums", "h1_information", "h1_parts", "h1_trace", "mlr", "scaling_trace"]
 
 
 def casewise_gradients(values: np.ndarray, mu: np.ndarray, sigma: np.ndarray):
@@ -51,6 +51,13 @@ def casewise_gradients(values: np.ndarray, mu: np.ndarray, sigma: np.ndarray):
         block = -0.5 * (inv[None] - scaled[:, :, None] * scaled[:, None, :])
         g_sigma[np.ix_(rows, o, o)] = block
     return g_mu, g_sigma
+
+
+def score_sums(group, mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sum over cases of :func:`casewise_gradients` (in mu, in Sigma) from the missingness patterns'
+    sufficient statistics: the gradient of the FIML log-likelihood, without a pass over the cases."""
+    _, d_sigma, d_mu = fiml_loglik(mu, sigma, group.patterns)
+    return d_mu, d_sigma
 
 
 def _vech_scores(g_mu: np.ndarray, g_sigma: np.ndarray, meanstructure: bool) -> np.ndarray:
@@ -94,7 +101,8 @@ def h1_information(group, meanstructure: bool):
         sigma = np.zeros((p, p))
         sigma[rows, cols] = vech
         sigma[cols, rows] = vech
-        return _vech_scores(*casewise_gradients(group.values, mu, sigma), meanstructure).sum(axis=0)
+        d_mu, d_sigma = score_sums(group, mu, sigma)
+        return _vech_scores(d_mu[None], d_sigma[None], meanstructure)[0]
 
     start = np.concatenate([group.mean, group.cov[rows, cols]]) if meanstructure else group.cov[rows, cols]
     observed = -jacobian(total_scores, start) / group.n
@@ -117,22 +125,27 @@ def _model_scores(problem, theta: np.ndarray) -> list[np.ndarray]:
     return out
 
 
+def h1_parts(problem) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`h1_information` of each group (computed once per fit: MLR's test and robust indices share it)."""
+    meanstructure = problem.structures[0].meanstructure
+    return [h1_information(group, meanstructure) for group in problem.groups]
+
+
 def h1_trace(problem, parts: list | None = None) -> float:
     """The unrestricted model's part of tr(U Gamma): the sum over groups of tr(A1^-1 B1).
 
     ``parts``: :func:`h1_information` of each group where already computed.
     """
-    meanstructure = problem.structures[0].meanstructure
-    parts = parts or [h1_information(group, meanstructure) for group in problem.groups]
+    parts = parts or h1_parts(problem)
     return float(sum(np.trace(np.linalg.solve(a1, b1)) for a1, b1 in parts))
 
 
-def scaling_trace(problem, theta: np.ndarray, e_inv: np.ndarray, b0: np.ndarray) -> float:
-    """tr(U Gamma) of lavaan's Yuan-Bentler (Mplus) test."""
-    return h1_trace(problem) - np.trace(b0 @ e_inv)
+def scaling_trace(problem, theta: np.ndarray, e_inv: np.ndarray, b0: np.ndarray, parts: list | None = None) -> float:
+    """tr(U Gamma) of lavaan's Yuan-Bentler (Mplus) test (``parts`` as in :func:`h1_trace`)."""
+    return h1_trace(problem, parts) - np.trace(b0 @ e_inv)
 
 
-def mlr(fitted, information: np.ndarray, kind: str, measures: pd.Series):
+def mlr(fitted, information: np.ndarray, kind: str, measures: pd.Series, parts: list | None = None):
     """Sandwich covariance of the estimates and the scaled test statistic.
 
     Parameters
@@ -144,6 +157,8 @@ def mlr(fitted, information: np.ndarray, kind: str, measures: pd.Series):
         Its kind; MLR uses the observed information (recomputed if ``"expected"``).
     measures : pandas.Series
         ML fit measures (``chisq``, ``df``).
+    parts : list, optional
+        :func:`h1_parts` of the problem, where already computed.
 
     Returns
     -------
@@ -161,7 +176,7 @@ def mlr(fitted, information: np.ndarray, kind: str, measures: pd.Series):
     vcov = bread @ meat @ bread
     chisq, df = measures["chisq"], measures["df"]
     if df > 0:
-        factor = scaling_trace(problem, theta, bread * n, meat / n) / df
+        factor = scaling_trace(problem, theta, bread * n, meat / n, parts) / df
         scaled = chisq / factor
         pvalue = stats.chi2.sf(scaled, df)
     else:

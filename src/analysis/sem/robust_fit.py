@@ -40,7 +40,7 @@ from scipy import linalg, stats
 
 from .estimation import GroupData, Problem, jacobian
 from .fit import cfi, rmsea, rmsea_interval, tli
-from .robust import casewise_gradients, complete_information, h1_information, h1_trace
+from .robust import casewise_gradients, complete_information, h1_parts, h1_trace, score_sums
 
 __all__ = ["baseline_trace", "fiml_corrected", "robust_indices", "robust_measures"]
 
@@ -80,8 +80,15 @@ def _baseline_information(group: GroupData, meanstructure: bool) -> tuple[np.nda
         delta = _baseline_delta(p, meanstructure)
         observed = delta.T @ complete_information(mean, np.diag(variance), meanstructure) @ delta
     else:
-        observed = -jacobian(lambda params: scores(params).sum(axis=0), start) / group.n
+        observed = -jacobian(lambda params: _score_sums(group, params, mean, meanstructure), start) / group.n
     return (observed + observed.T) / 2, casewise.T @ casewise / group.n
+
+
+def _score_sums(group: GroupData, params: np.ndarray, mean: np.ndarray, meanstructure: bool) -> np.ndarray:
+    """The baseline model's scores summed over cases (:func:`analysis.sem.robust.score_sums`)."""
+    p = len(mean)
+    d_mu, d_sigma = score_sums(group, params[:p] if meanstructure else mean, np.diag(params[-p:]))
+    return np.concatenate([d_mu, np.diagonal(d_sigma)]) if meanstructure else np.diagonal(d_sigma).copy()
 
 
 def baseline_trace(problem: Problem, parts: list | None = None) -> float:
@@ -153,7 +160,8 @@ def fiml_corrected(problem: Problem, theta: np.ndarray, df: float, base_df: floa
             "c_hat_base": trace(base_delta) / base_df}
 
 
-def robust_indices(problem: Problem, theta: np.ndarray, measures: pd.Series, covariates: bool) -> pd.Series:
+def robust_indices(problem: Problem, theta: np.ndarray, measures: pd.Series, covariates: bool,
+                   parts: list | None = None) -> pd.Series:
     """The scaled and robust indices of an MLR fit (NaN without df, or with fixed covariates).
 
     Parameters
@@ -165,11 +173,13 @@ def robust_indices(problem: Problem, theta: np.ndarray, measures: pd.Series, cov
         The ML measures and :func:`analysis.sem.robust.mlr`'s ``chisq_scaling_factor``.
     covariates : bool
         Whether the model has fixed covariates (``fixed.x``).
+    parts : list, optional
+        :func:`analysis.sem.robust.h1_parts` of the problem, where already computed.
     """
     df, base_df = measures["df"], measures["baseline_df"]
     if covariates or not df > 0:
         return robust_measures(measures, np.nan, np.nan, len(problem.groups))
-    parts = [h1_information(group, problem.structures[0].meanstructure) for group in problem.groups]
+    parts = parts or h1_parts(problem)
     base_factor = baseline_trace(problem, parts) / base_df
     fiml = fiml_corrected(problem, theta, df, base_df, parts) if problem.fiml else None
     return robust_measures(measures, measures["chisq_scaling_factor"], base_factor, len(problem.groups), fiml)
