@@ -20,10 +20,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from analysis import simulate
+from analysis import report, simulate
+from analysis.report.config import notebook_parameters
 
 VISITS = {0: 0, 1: 3, 2: 6, 3: 12}  # wave -> month of the visit
 WB_ITEMS = 7
+# The wide export's reports: every report that reads the trial (takes a ``data`` parameter); the others
+# (meta-analysis, power, teaching) never see the export and run on their bundled data in their own tests.
+DATA_REPORTS = [name for name in report.notebook_names() if "data" in notebook_parameters(name)]
 # The sum-scores export's reports: those that read the trial, but 03 (its Bayesian fit compiles for a
 # minute; it runs on the wide export, whose totals it models the same way).
 TRIAL_REPORTS = ["01_data_quality", "02_mixed_effects", "04_mediation", "05_cross_lagged"]
@@ -51,7 +55,6 @@ def write_wide(folder: Path, data: pd.DataFrame) -> Path:
         "Gruppe": person["arm"].astype(str).map({"control": 1, "cbt": 2}).to_numpy(),
         "Alter": [f"{a + 0.5:.1f}".replace(".", ",") for a in person["age"]],
     })
-    ids = dict(zip(person.index, wide["ID"]))
     columns = {}
     for wave, month in VISITS.items():
         at = data[data["wave"] == wave].set_index("participant_id").reindex(person.index)
@@ -78,7 +81,8 @@ def write_wide(folder: Path, data: pd.DataFrame) -> Path:
             "total_range": [WB_ITEMS, 5 * WB_ITEMS], "reverse": [], "higher_is_better": True,
             "max_missing": 1, "reliability": 0.84}},
     }
-    return _write(folder, mapping, {"data": "export.xlsx", "symptom_instruments": ["phq9", "wb"]})
+    return _write(folder, mapping, {"data": "export.xlsx", "symptom_instruments": ["phq9", "wb"],
+                                    "notebooks": DATA_REPORTS})
 
 
 def write_sums(folder: Path, data: pd.DataFrame) -> Path:
