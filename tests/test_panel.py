@@ -284,6 +284,9 @@ def test_cross_lagged_notebook_runs_in_quick_mode(tmp_path):
     assert run.ok, run.error
     html = (tmp_path / "05_cross_lagged.html").read_text()
     assert "RI-CLPM" in html and "HELP" in html and "std_high" in html and "Traceback" not in html
+    # the third process (MLR, scaled chi-square) and the lags per arm
+    assert "Adherence as a third process" in html and "chisq_scaling_factor" in html
+    assert all(arm in html.split("differ by arm?")[1] for arm in ("control", "cbt", "mindfulness"))
 
 
 def test_the_model_is_the_mulder_hamaker_syntax_fitted_by_the_sem_engine(fits):
