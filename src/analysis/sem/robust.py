@@ -28,7 +28,8 @@ from scipy import linalg, stats
 
 from .estimation import fiml_loglik, jacobian
 
-__all__ = ["casewise_gradients", "complete_information", "score_sums", "h1_information", "h1_parts", "h1_trace", "mlr", "scaling_trace"]
+__all__ = ["casewise_gradients", "complete_information", "score_sums", "h1_information", "h1_parts", "h1_trace",
+           "mlr", "scaling_trace"]
 
 
 def casewise_gradients(values: np.ndarray, mu: np.ndarray, sigma: np.ndarray):
@@ -131,21 +132,20 @@ def h1_parts(problem) -> list[tuple[np.ndarray, np.ndarray]]:
     return [h1_information(group, meanstructure) for group in problem.groups]
 
 
-def h1_trace(problem, parts: list | None = None) -> float:
+def h1_trace(parts: list) -> float:
     """The unrestricted model's part of tr(U Gamma): the sum over groups of tr(A1^-1 B1).
 
-    ``parts``: :func:`h1_information` of each group where already computed.
+    ``parts``: :func:`h1_parts` of the problem.
     """
-    parts = parts or h1_parts(problem)
     return float(sum(np.trace(np.linalg.solve(a1, b1)) for a1, b1 in parts))
 
 
-def scaling_trace(problem, theta: np.ndarray, e_inv: np.ndarray, b0: np.ndarray, parts: list | None = None) -> float:
+def scaling_trace(parts: list, e_inv: np.ndarray, b0: np.ndarray) -> float:
     """tr(U Gamma) of lavaan's Yuan-Bentler (Mplus) test (``parts`` as in :func:`h1_trace`)."""
-    return h1_trace(problem, parts) - np.trace(b0 @ e_inv)
+    return h1_trace(parts) - np.trace(b0 @ e_inv)
 
 
-def mlr(fitted, information: np.ndarray, kind: str, measures: pd.Series, parts: list | None = None):
+def mlr(fitted, information: np.ndarray, kind: str, measures: pd.Series, parts: list):
     """Sandwich covariance of the estimates and the scaled test statistic.
 
     Parameters
@@ -157,8 +157,8 @@ def mlr(fitted, information: np.ndarray, kind: str, measures: pd.Series, parts: 
         Its kind; MLR uses the observed information (recomputed if ``"expected"``).
     measures : pandas.Series
         ML fit measures (``chisq``, ``df``).
-    parts : list, optional
-        :func:`h1_parts` of the problem, where already computed.
+    parts : list
+        :func:`h1_parts` of the problem (shared with the robust fit indices).
 
     Returns
     -------
@@ -176,7 +176,7 @@ def mlr(fitted, information: np.ndarray, kind: str, measures: pd.Series, parts: 
     vcov = bread @ meat @ bread
     chisq, df = measures["chisq"], measures["df"]
     if df > 0:
-        factor = scaling_trace(problem, theta, bread * n, meat / n, parts) / df
+        factor = scaling_trace(parts, bread * n, meat / n) / df
         scaled = chisq / factor
         pvalue = stats.chi2.sf(scaled, df)
     else:

@@ -40,7 +40,7 @@ from scipy import linalg, stats
 
 from .estimation import GroupData, Problem, jacobian
 from .fit import cfi, rmsea, rmsea_interval, tli
-from .robust import casewise_gradients, complete_information, h1_parts, h1_trace, score_sums
+from .robust import casewise_gradients, complete_information, h1_trace, score_sums
 
 __all__ = ["baseline_trace", "fiml_corrected", "robust_indices", "robust_measures"]
 
@@ -91,17 +91,17 @@ def _score_sums(group: GroupData, params: np.ndarray, mean: np.ndarray, meanstru
     return np.concatenate([d_mu, np.diagonal(d_sigma)]) if meanstructure else np.diagonal(d_sigma).copy()
 
 
-def baseline_trace(problem: Problem, parts: list | None = None) -> float:
+def baseline_trace(problem: Problem, parts: list) -> float:
     """tr(U Gamma) of the Yuan-Bentler (Mplus) test of the baseline model (groups are independent blocks).
 
-    ``parts``: the groups' :func:`analysis.sem.robust.h1_information` where already computed.
+    ``parts``: :func:`analysis.sem.robust.h1_parts` of the problem.
     """
     meanstructure = problem.structures[0].meanstructure
     model = 0.0
     for group in problem.groups:
         observed, first_order = _baseline_information(group, meanstructure)
         model += np.trace(np.linalg.solve(observed, first_order))
-    return h1_trace(problem, parts) - model
+    return h1_trace(parts) - model
 
 
 def _model_delta(structure, theta: np.ndarray) -> np.ndarray:
@@ -161,7 +161,7 @@ def fiml_corrected(problem: Problem, theta: np.ndarray, df: float, base_df: floa
 
 
 def robust_indices(problem: Problem, theta: np.ndarray, measures: pd.Series, covariates: bool,
-                   parts: list | None = None) -> pd.Series:
+                   parts: list) -> pd.Series:
     """The scaled and robust indices of an MLR fit (NaN without df, or with fixed covariates).
 
     Parameters
@@ -173,13 +173,12 @@ def robust_indices(problem: Problem, theta: np.ndarray, measures: pd.Series, cov
         The ML measures and :func:`analysis.sem.robust.mlr`'s ``chisq_scaling_factor``.
     covariates : bool
         Whether the model has fixed covariates (``fixed.x``).
-    parts : list, optional
-        :func:`analysis.sem.robust.h1_parts` of the problem, where already computed.
+    parts : list
+        :func:`analysis.sem.robust.h1_parts` of the problem.
     """
     df, base_df = measures["df"], measures["baseline_df"]
     if covariates or not df > 0:
         return robust_measures(measures, np.nan, np.nan, len(problem.groups))
-    parts = parts or h1_parts(problem)
     base_factor = baseline_trace(problem, parts) / base_df
     fiml = fiml_corrected(problem, theta, df, base_df, parts) if problem.fiml else None
     return robust_measures(measures, measures["chisq_scaling_factor"], base_factor, len(problem.groups), fiml)
