@@ -1,7 +1,8 @@
 """A real Dask cluster: ``dask scheduler`` and ``dask worker`` processes (the ``distributed`` CLI) on
 127.0.0.1 run ``analysis run --scheduler`` and ``analysis power --scheduler`` with the same results as
-local runs; a worker killed during a power run is survived (its trials rerun elsewhere), and a run whose
-trials are lost fails with a clear message and writes nothing.
+local runs; a worker killed during a run is survived (its report or trials rerun elsewhere); a report lost
+with its workers fails alone, its last good page kept, and a power run whose trials are lost fails with a
+clear message and writes nothing.
 
 The processes have no dashboard, listen on free ports (the scheduler picks one and writes it to its
 scheduler file) and are stopped when each test ends, whether it passed or not.
@@ -137,7 +138,7 @@ def kill_a_busy_worker(cluster: SimpleNamespace, run: subprocess.Popen) -> str:
                 process.wait()
                 return name
         time.sleep(0.05)
-    raise AssertionError("no worker ran a task of the power run")
+    raise AssertionError("no worker ran a task of the run")
 
 
 @pytest.fixture
@@ -156,21 +157,48 @@ def local_power(tmp_path, power_config, analysis):
     return (tmp_path / "local" / "power.csv").read_bytes()
 
 
-def test_reports_on_the_cluster_are_those_of_a_local_run(tmp_path, analysis):
+@pytest.fixture
+def report_config(tmp_path):
     config = tmp_path / "report.yml"
     config.write_text(REPORT_CONFIG)
+    return config
+
+
+def test_reports_on_the_cluster_are_those_of_a_local_run_even_when_a_worker_is_killed(tmp_path, report_config,
+                                                                                     analysis):
     with dask_cluster(tmp_path / "cluster") as cluster:
-        on_cluster = analysis("run", "--config", config, "--output", tmp_path / "on_cluster",
+        on_cluster = analysis("run", "--config", report_config, "--output", tmp_path / "on_cluster",
                               "--scheduler", cluster.address)
-        local = finished(analysis("run", "--config", config, "--output", tmp_path / "local"))
+        killed = kill_a_busy_worker(cluster, on_cluster)
+        local = finished(analysis("run", "--config", report_config, "--output", tmp_path / "local"))
         on_cluster = finished(on_cluster)
+        survivors = [info["name"] for info in cluster.client.scheduler_info()["workers"].values()]
     assert on_cluster.returncode == 0, on_cluster.stderr
     assert local.returncode == 0, local.stderr
+    assert survivors == [name for name in cluster.workers if name != killed]
     assert f"on the Dask scheduler at {cluster.address}" in on_cluster.stdout
     results = json.loads((tmp_path / "on_cluster" / "results.json").read_text())
     assert results["teaching/molloy2014"]["status"] == "ok" and results["teaching/molloy2014"]["values"]
     assert (tmp_path / "on_cluster" / "results.json").read_bytes() == (tmp_path / "local" / "results.json").read_bytes()
     assert (tmp_path / "on_cluster" / "teaching" / "molloy2014.html").stat().st_size > 0
+    assert not (tmp_path / "on_cluster" / ".staging").exists()  # the killed worker's half-run report is gone
+
+
+def test_a_report_lost_with_its_workers_fails_alone_and_keeps_the_last_good_page(tmp_path, report_config, analysis):
+    out = tmp_path / "out"
+    (out / "teaching").mkdir(parents=True)
+    (out / "teaching" / "molloy2014.html").write_text("the last good page\n")
+    with dask_cluster(tmp_path / "cluster", allowed_failures=0) as cluster:
+        run = analysis("run", "--config", report_config, "--output", out, "--scheduler", cluster.address)
+        kill_a_busy_worker(cluster, run)
+        failed = finished(run)
+    assert failed.returncode == 1
+    assert "Traceback" not in failed.stderr + failed.stdout
+    assert ("teaching/molloy2014 FAILED: KilledWorker: the Dask workers running this report died, and the "
+            "scheduler gave up on it (its setting distributed.scheduler.allowed-failures)") in failed.stdout
+    assert json.loads((out / "results.json").read_text())["teaching/molloy2014"]["status"] == "failed"
+    assert (out / "teaching" / "molloy2014.html").read_text() == "the last good page\n"
+    assert not (out / ".staging").exists()
 
 
 def test_power_on_the_cluster_is_the_local_run_even_when_a_worker_is_killed(tmp_path, power_config, local_power,

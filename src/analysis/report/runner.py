@@ -137,6 +137,7 @@ def _run_locked(names: list[str], config: dict, out: Path, force: bool, jobs: in
         manifest[run.name] = {"fingerprint": todo[run.name][1], "run": asdict(run)}
         _write_atomic(out / MANIFEST, json.dumps(dict(sorted(manifest.items())), indent=1) + "\n")
         runs[run.name] = progress.done(run)
+    _clear_stale_staging(out)  # those of local workers that died during this run
     for folder in (out / STAGING, out / WORK):  # no report is running now
         _prune(folder)
     ordered = [runs[job.name] for job in planned]
@@ -198,10 +199,29 @@ def _execute(jobs: list[_Job], out: Path, workers: int, scheduler: str | None,
                                                        dashboard_address="127.0.0.1:0",
                                                        scheduler_kwargs={"dashboard": False}))
             client = stack.enter_context(Client(cluster))
-        futures = [client.submit(_run_in_worker, job.notebook, job.parameters, out, job.label, pure=False,
-                                 priority=round(seconds.get(job.name, 0))) for job in jobs]
+        futures = {client.submit(_run_in_worker, job.notebook, job.parameters, out, job.label, pure=False,
+                                 priority=round(seconds.get(job.name, 0))): job for job in jobs}
         for future in as_completed(futures):
-            yield future.result()
+            yield _outcome(future, futures[future], out)
+
+
+def _outcome(future, job: _Job, out: Path) -> NotebookRun:
+    """The report a finished future ran, or a failed one when the workers running it died.
+
+    A worker that dies costs only time: the scheduler reruns its report on another worker,
+    up to ``distributed.scheduler.allowed-failures`` times (3 by default); after that the
+    report fails like any other, its last good page kept, and the other reports go on.
+    """
+    from distributed import KilledWorker
+
+    try:
+        return future.result()
+    except KilledWorker:
+        error = ("KilledWorker: the Dask workers running this report died, and the scheduler gave up on it "
+                 "(its setting distributed.scheduler.allowed-failures)")
+        previous = f"{job.name}.html" if (out / f"{job.name}.html").is_file() else ""
+        return NotebookRun(job.name, False, 0.0, error, inputs=_inputs(job.notebook, job.parameters),
+                           previous=previous)
 
 
 def _run_in_worker(name: str, parameters: dict, out: Path, label: str) -> NotebookRun:
