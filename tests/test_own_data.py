@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 import analysis
-from analysis import bayes, browser, cli, io, mediation, mixed, panel, power, report, simulate
+from analysis import bayes, browser, cli, io, mediation, mixed, panel, power, simulate
 
 PACKAGE = str(Path(analysis.__file__).parent)
 

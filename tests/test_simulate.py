@@ -626,4 +626,9 @@ def test_package_keeps_the_module_names():
                                    DEFAULT_SE_SLOPE_EFFECT, DEFAULT_SOURCE_EFFECTS, DEFAULT_SOURCE_TRENDS,
                                    DEFAULT_SYMPTOM_SLOPE_EFFECT, DESCRIPTIONS, NESTINGS, SCALES, SOURCE_RANGE,
                                    SOURCES, trial)
-    assert simulate.trial is trial and simulate.__all__ == ["CLUSTERS", "SCALES", "SOURCES", "trial"]
+    assert simulate.trial is trial
+    assert sorted(simulate.__all__) == sorted(["AGE_RANGE", "CLUSTER_ARGUMENTS", "CLUSTERS",
+                                               "DEFAULT_MEASUREMENT_ERROR_SD", "DEFAULT_SE_SLOPE_EFFECT",
+                                               "DEFAULT_SOURCE_EFFECTS", "DEFAULT_SOURCE_TRENDS",
+                                               "DEFAULT_SYMPTOM_SLOPE_EFFECT", "DESCRIPTIONS", "NESTINGS", "SCALES",
+                                               "SOURCE_RANGE", "SOURCES", "trial"])
