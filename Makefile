@@ -36,7 +36,7 @@ $(STAMP): $(LOCK) pyproject.toml | $(UV)
 # The newest versions the ranges in pyproject.toml allow, pinned for Python 3.11 on Linux x86_64
 # whatever machine runs it.
 lock: | $(UV)
-	$(UV) pip compile pyproject.toml --extra dev --upgrade --quiet \
+	$(UV) pip compile pyproject.toml --extra dev --extra cluster --upgrade --quiet \
 	  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
 	  --custom-compile-command "make lock" -o $(LOCK)
 
@@ -53,7 +53,7 @@ test: $(STAMP) chromium
 test-latest: chromium | $(UV)
 	rm -rf $(LATEST)
 	$(UV) venv --quiet --python $(BIN)/python $(LATEST)
-	$(UV) pip install --quiet --python $(LATEST)/bin/python -e '.[dev]'
+	$(UV) pip install --quiet --python $(LATEST)/bin/python -e '.[dev,cluster]'
 	$(LATEST)/bin/python -m pytest -n 2 \
 	  --deselect tests/test_packaging.py::test_installed_versions_are_the_locks_pins
 

@@ -234,3 +234,52 @@ def test_trials_lost_with_their_worker_fail_the_run_clearly_and_write_nothing(tm
                               "distributed.scheduler.allowed-failures); nothing was written")
     assert sorted(path.name for path in out.iterdir()) == ["power.csv"]
     assert (out / "power.csv").read_text() == "the last complete run's table\n"
+
+
+# Stand-ins for SLURM's commands: `sbatch SCRIPT` starts the batch script in a session of its own on this
+# machine and prints its process id as the job id; `scancel ID` stops that session.
+SBATCH = """#!{python}
+import subprocess, sys
+job = subprocess.Popen(["bash", sys.argv[-1]], start_new_session=True, stdout=subprocess.DEVNULL,
+                       stderr=open(sys.argv[-1] + ".log", "w"))
+print(f"Submitted batch job {{job.pid}}")
+"""
+SCANCEL = """#!{python}
+import os, signal, sys
+for job in sys.argv[1:]:
+    try:
+        os.killpg(int(job), signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+"""
+
+
+@pytest.fixture
+def slurm(tmp_path, monkeypatch):
+    """``sbatch`` and ``scancel`` stand-ins first on PATH."""
+    folder = tmp_path / "slurm"
+    folder.mkdir()
+    for name, text in {"sbatch": SBATCH, "scancel": SCANCEL}.items():
+        (folder / name).write_text(text.format(python=sys.executable))
+        (folder / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return folder
+
+
+def test_the_readme_slurm_recipe_runs_in_the_locks_environment(tmp_path, slurm, power_config, local_power):
+    """README's dask-jobqueue recipe, with SLURM's commands stood in for: the batch job's workers run this
+    environment's Python, and the power run on them writes the local run's table."""
+    from dask_jobqueue import SLURMCluster
+
+    from analysis import power
+
+    python = str(Path(sys.executable).absolute())
+    with SLURMCluster(cores=2, processes=2, memory="2GB", walltime="00:10:00", python=python,
+                      scheduler_options={"host": "127.0.0.1", "dashboard_address": None},
+                      log_directory=str(slurm)) as cluster, Client(cluster) as client:
+        assert f"{python} -m distributed.cli.dask_worker" in cluster.job_script()
+        cluster.scale(jobs=1)
+        client.wait_for_workers(2, timeout=START_TIMEOUT)
+        assert set(client.run(lambda: sys.executable).values()) == {python}
+        power.run_config(power_config, scheduler=client, output=tmp_path / "slurm")
+    assert (tmp_path / "slurm" / "power.csv").read_bytes() == local_power

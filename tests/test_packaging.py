@@ -27,7 +27,7 @@ def test_the_lock_pins_every_requirement_of_pyproject_within_its_range():
     """Fails when pyproject.toml changed and `make lock` was not run."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pins = locked_versions()
-    for spec in project["dependencies"] + project["optional-dependencies"]["dev"]:
+    for spec in project["dependencies"] + sum(project["optional-dependencies"].values(), []):
         requirement = Requirement(spec)
         name = canonicalize_name(requirement.name)
         assert name in pins, f"{name} is not in requirements.lock: run make lock"
