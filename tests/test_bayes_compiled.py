@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -61,9 +63,33 @@ def test_a_model_read_back_from_disk_gives_the_same_draws(tmp_path):
     np.testing.assert_array_equal(draws(first), draws(second))
     other = meta_design(yi=YI[::-1], vi=VI[::-1])  # same key: new data swapped into the model read back
     swapped = second.with_data(yi=other.data["yi"], vi=other.data["vi"])
+    month_ago = time.time() - 31 * 86400
+    for entry in tmp_path.glob("*.nb[ic]"):
+        os.utime(entry, (month_ago, month_ago))
     fresh, fresh_from_disk = compiled.compile_nutpie(other, BUILDERS["meta_analysis"](other), tmp_path)
     assert fresh_from_disk
+    assert min(entry.stat().st_mtime for entry in tmp_path.glob("*.nbi")) > month_ago + 86400  # marked as used
+    assert compiled.prune_cache(tmp_path) == [] and len(list(tmp_path.glob("*.nbi"))) == 2
     np.testing.assert_array_equal(draws(swapped), draws(fresh))
+
+
+def test_pruning_removes_the_entries_unused_for_a_month_and_nothing_else(tmp_path):
+    now, month_ago = time.time(), time.time() - 31 * 86400
+    ages = {"old": (month_ago, month_ago), "new": (now, now), "one_file_used": (month_ago, now)}
+    for key, (index_time, data_time) in ages.items():
+        for name in ("logp_numba", "expand_numba"):
+            for suffix, when in ((".nbi", index_time), (".1.nbc", data_time)):
+                path = tmp_path / f"{name}-{key}{suffix}"
+                path.write_bytes(b"entry")
+                os.utime(path, (when, when))
+    other = tmp_path / "another_library-old.nbi"
+    other.write_bytes(b"not ours")
+    os.utime(other, (month_ago, month_ago))
+    assert compiled.prune_cache(tmp_path) == ["old"]
+    assert sorted({p.name.split("-")[1].split(".")[0] for p in tmp_path.glob("*_numba-*")}) == ["new", "one_file_used"]
+    assert other.exists()
+    assert bayes.prune_cache(tmp_path, unused_days=0) == ["new", "one_file_used"]
+    assert [p.name for p in tmp_path.iterdir()] == [other.name]
 
 
 @pytest.mark.slow

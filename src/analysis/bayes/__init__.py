@@ -18,7 +18,8 @@ Every model here is built from the same blocks:
   ``pm.set_data``) instead of compiling again. nutpie compiles the log density
   with numba (its default; the JAX backend needs ``jax``), and its compiled
   callbacks are kept on disk between processes, keyed by the model's structure,
-  the code and the library versions (:mod:`~analysis.bayes.compiled`);
+  the code and the library versions (:mod:`~analysis.bayes.compiled`), and those
+  not used for 30 days are removed (:func:`prune_cache`);
 * :func:`diagnose` checks R-hat, bulk and tail ESS, divergences, BFMI and the
   tree-depth limit, and writes a verdict ("converged" or what is wrong);
 * :func:`fit` ties these together, stores the draws as NetCDF when asked and
@@ -122,6 +123,7 @@ from .growth import (
     compare_lmm,
     trajectories,
 )
+from .compiled import prune_cache
 from .mediation import MEDIATION_PRIORS, compare_mediate, mediation
 from .meta import TAU_PRIORS, compare_rma, meta_analysis
 from .predictive import (
@@ -169,6 +171,7 @@ __all__ = [
     "predictive_summary",
     "prior_predictive",
     "prior_sensitivity",
+    "prune_cache",
     "sample",
     "save",
     "trajectories",

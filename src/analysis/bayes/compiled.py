@@ -17,6 +17,10 @@ unless ``PYTENSOR_FLAGS`` says otherwise), one index file per key; numba writes
 each file under a temporary name and renames it, so processes compiling at once
 never leave a half-written entry, and numba refuses an entry written by another
 numba version or for another CPU.
+
+Every changed line of code or upgraded library makes new keys, so old entries would
+pile up: each use of an entry marks its files as used now, and saving a new entry
+removes those not used for :data:`UNUSED_DAYS` days (:func:`prune_cache`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,6 +45,8 @@ _SOURCE_HASH = hashlib.sha256(b"".join(path.name.encode() + path.read_bytes()
 NUTPIE_CALLBACKS = {("nutpie.compile_pymc", "logp_numba"), ("nutpie.compile_pymc", "expand_numba")}
 #: Libraries whose versions decide the compiled code.
 COMPILERS = ("nutpie", "pymc", "pytensor", "numba", "llvmlite", "numpy")
+#: Entries not used for this many days are removed when a new entry is saved.
+UNUSED_DAYS = 30
 
 
 def _installed_version(package: str) -> str:
@@ -97,10 +104,61 @@ def compile_nutpie(design: Design, model, folder: Path | None = None):
         return nutpie.compile_pymc_model(model, backend="numba"), False
     key = compile_key(design, model)
     from_disk = _saved(folder, key)
-    if not from_disk:
+    if from_disk:
+        _mark_used(folder, key)
+    else:
         subprocess.run([sys.executable, "-c", "from analysis.bayes.compiled import _compile_child; _compile_child()"],
                        input=pickle.dumps((design, folder, key)), capture_output=True, check=False)
+        prune_cache(folder)
     return _compile_here(design, folder, key, model), from_disk
+
+
+def prune_cache(folder: Path | None = None, unused_days: float = UNUSED_DAYS) -> list[str]:
+    """Remove the compiled models not used for ``unused_days`` days.
+
+    :func:`compile_nutpie` calls this whenever it saves a new entry. An entry's last
+    use is the newest modification time of its files (each use marks them).
+
+    Parameters
+    ----------
+    folder : Path, optional
+        The cache; default :func:`cache_folder`.
+    unused_days : float, default :data:`UNUSED_DAYS`
+        Entries used more recently are kept; 0 removes every entry.
+
+    Returns
+    -------
+    list of str
+        The keys removed, sorted.
+    """
+    folder = cache_folder() if folder is None else Path(folder)
+    cutoff = time.time() - unused_days * 86400
+    files: dict[str, list[Path]] = {}
+    for _, name in NUTPIE_CALLBACKS:
+        for path in folder.glob(f"{name}-*.nb[ic]"):
+            files.setdefault(path.name[len(name) + 1:].split(".", 1)[0], []).append(path)
+    stale = sorted(key for key, paths in files.items() if _last_use(paths) < cutoff)
+    for key in stale:
+        for path in files[key]:
+            path.unlink(missing_ok=True)
+    return stale
+
+
+def _last_use(paths: list[Path]) -> float:
+    """Newest modification time of ``paths`` (infinity when one went away meanwhile: another process's)."""
+    try:
+        return max(path.stat().st_mtime for path in paths)
+    except FileNotFoundError:
+        return float("inf")
+
+
+def _mark_used(folder: Path, key: str) -> None:
+    """Set the modification time of ``key``'s index files to now (see :func:`prune_cache`)."""
+    for _, name in NUTPIE_CALLBACKS:
+        try:
+            os.utime(folder / f"{name}-{key}.nbi")
+        except OSError:  # removed by another process meanwhile, or not ours to touch: it is only a mark
+            pass
 
 
 def _compile_child() -> None:
