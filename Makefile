@@ -16,7 +16,7 @@ export PYTHONHASHSEED := 0
 export OPENBLAS_NUM_THREADS := 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: install lock report test test-latest lab bench clean chromium
+.PHONY: install lock report power test test-latest lab bench clean chromium
 
 install: $(STAMP)
 
@@ -43,9 +43,19 @@ lock: | $(UV)
 report: $(STAMP)
 	$(BIN)/analysis run
 
+# The full power curve of config/power.yml (1000 trials per size; the report's 07_power runs 100):
+# reports/power/power.csv and power_curve.png.
+power: $(STAMP)
+	$(BIN)/analysis power --config config/power.yml
+
 # Two test processes (pytest-xdist): the suite's notebook runs and fits spread over the CI's 2 cores.
+# --dist loadfile keeps each test file on one worker: test_bayes.py's fits that compile the same model (a
+# minute or more with numba; notebook 03 and the recovery fits on the bundled trial's sizes) run one
+# after the other there, so the later ones read it from the cache instead of compiling it at once twice,
+# and a module fixture is built once. (loadgroup would group finer, but pytest-xdist 3.8 cannot rename
+# pytest 9.2's test ids, so its groups are ignored.)
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The same tests in a second environment (build/venv-latest) with the newest versions the ranges in
 # pyproject.toml allow, not the lock's: run it before `make lock` to see whether refreshing the lock
@@ -54,7 +64,7 @@ test-latest: chromium | $(UV)
 	rm -rf $(LATEST)
 	$(UV) venv --quiet --python $(BIN)/python $(LATEST)
 	$(UV) pip install --quiet --python $(LATEST)/bin/python -e '.[dev,cluster]'
-	$(LATEST)/bin/python -m pytest -n 2 \
+	$(LATEST)/bin/python -m pytest -n 2 --dist loadfile \
 	  --deselect tests/test_packaging.py::test_installed_versions_are_the_locks_pins
 
 # Debian's chromium for the browser test (tests/test_browser.py); sudo only when not root.

@@ -37,9 +37,9 @@ CONFIG_KEYS: dict[str, tuple[tuple[type, ...], str | None]] = {
     "sweeps": ((dict,), None),
 }
 
-#: What a config of one's own starts from instead of the bundled values: the bundled variants and sweeps
-#: belong to the bundled report, and the reports go to ``reports/`` beside the config.
-OWN_CONFIG_DEFAULTS: dict[str, Any] = {"variants": {}, "sweeps": {}, "output": "reports"}
+#: What a config of one's own starts from instead of the bundled values: the bundled notebook parameters,
+#: variants and sweeps belong to the bundled report, and the reports go to ``reports/`` beside the config.
+OWN_CONFIG_DEFAULTS: dict[str, Any] = {"notebook_params": {}, "variants": {}, "sweeps": {}, "output": "reports"}
 
 #: Notebook parameters that name a file, besides those whose default is a bundled data set (see
 #: :func:`file_parameters`).
@@ -92,9 +92,9 @@ def load_config(path: str | Path | None = None) -> dict:
     """Read and check a report config; relative paths are resolved against the config's folder.
 
     Keys the config leaves out take their values from the bundled ``config/report.yml``,
-    except those of :data:`OWN_CONFIG_DEFAULTS`: the bundled variants and sweeps belong
-    to the bundled report (a config of one's own runs those it writes), and its reports
-    go to ``reports/`` beside it.
+    except those of :data:`OWN_CONFIG_DEFAULTS`: the bundled notebook parameters, variants
+    and sweeps belong to the bundled report (a config of one's own runs those it writes),
+    and its reports go to ``reports/`` beside it.
 
     Parameters
     ----------
