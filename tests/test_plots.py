@@ -145,6 +145,17 @@ def test_panel_figures_of_three_variables_show_all_six_cross_lags(panel_fits):
         f"RI-CLPM: {d}" for d in ["x -> y", "y -> x", "x -> sessions", "sessions -> x", "y -> sessions",
                                   "sessions -> y"]]
     assert np.allclose(points(ax)[:2], panel.directions(three)["std"].iloc[:2], rtol=1e-8, atol=0)
+    for k, pair in enumerate([("x", "z"), ("y", "z")]):  # the plot's other pairs are directions(pair=...)
+        table = panel.directions(three, z_label="sessions", pair=pair)
+        assert list(table.index) == [f"{pair[0]} -> sessions", f"sessions -> {pair[0]}", "difference"]
+        means = [three.standardized.loc[effect, "estimate"].mean() for effect in (f"z_on_{pair[0]}", f"{pair[0]}_on_z")]
+        np.testing.assert_allclose(table["std"].iloc[:2], means, rtol=1e-10)
+        assert np.allclose(points(ax)[2 + 2 * k:4 + 2 * k], table["std"].iloc[:2], rtol=1e-8, atol=0)
+    for bad in [("x", "x"), ("x", "w"), "xy"]:
+        with pytest.raises(ValueError, match="pair must be two different processes of the model"):
+            panel.directions(three, pair=bad)
+    with pytest.raises(ValueError, match=r"from \['x', 'y'\]; got \('x', 'z'\)"):
+        panel.directions(panel_fits["two"], pair=("x", "z"))
     ax = panel_plots.standardized_lags(three).axes[0]
     assert len(ax.get_legend().get_texts()) == 9 and len(ax.containers) == 9
     assert all(len(c.lines[0].get_xdata()) == PANEL_WAVES - 1 for c in ax.containers)

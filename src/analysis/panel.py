@@ -365,29 +365,44 @@ def compare(*results: PanelResult) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
 
 
-def directions(result: PanelResult, x_label: str | None = None, y_label: str | None = None) -> pd.DataFrame:
-    """The two cross-lagged directions between x and y side by side, and their difference.
+def directions(result: PanelResult, x_label: str | None = None, y_label: str | None = None,
+               z_label: str | None = None, pair: tuple[str, str] = ("x", "y")) -> pd.DataFrame:
+    """The two cross-lagged directions between two processes side by side, and their difference.
 
     Parameters
     ----------
     result : PanelResult
-    x_label, y_label : str, optional
+    x_label, y_label, z_label : str, optional
         Names used in the row labels (default the column names).
+    pair : (str, str), default ("x", "y")
+        The two processes, by their letters: ``("x", "z")`` or ``("y", "z")`` compare
+        a third process (``z``) with x or y.
 
     Returns
     -------
     pandas.DataFrame
-        Rows ``"x -> y"`` (``y_on_x``), ``"y -> x"`` (``x_on_y``) and
-        ``"difference"`` (first minus second); with several groups a leading
-        ``group`` index level. Columns ``estimate``, ``ci_low``, ``ci_high``, ``p``
-        of the unstandardized lag (averaged over waves when free) and ``std``,
-        ``std_low``, ``std_high``, ``std_p`` of the standardized lag averaged over
-        transitions; the difference of standardized effects compares the strength
-        of the directions on a common scale. Intervals are Wald intervals with
-        delta-method standard errors.
+        Rows ``"a -> b"`` (``b_on_a``), ``"b -> a"`` (``a_on_b``) and
+        ``"difference"`` (first minus second), for ``pair = (a, b)``; with several
+        groups a leading ``group`` index level. Columns ``estimate``, ``ci_low``,
+        ``ci_high``, ``p`` of the unstandardized lag (averaged over waves when free)
+        and ``std``, ``std_low``, ``std_high``, ``std_p`` of the standardized lag
+        averaged over transitions; the difference of standardized effects compares
+        the strength of the directions on a common scale. Intervals are Wald
+        intervals with delta-method standard errors.
+
+    Raises
+    ------
+    ValueError
+        ``pair`` is not two different processes of the model.
     """
-    x_label, y_label = x_label or result.x, y_label or result.y
-    effects = {f"{x_label} -> {y_label}": "y_on_x", f"{y_label} -> {x_label}": "x_on_y"}
+    names = {"x": x_label or result.x, "y": y_label or result.y}
+    if result.z:
+        names["z"] = z_label or result.z
+    if (not isinstance(pair, (tuple, list)) or len(pair) != 2 or pair[0] == pair[1]
+            or not set(pair) <= set(names)):
+        raise ValueError(f"pair must be two different processes of the model, from {list(names)}; got {pair!r}")
+    a, b = pair
+    effects = {f"{names[a]} -> {names[b]}": f"{b}_on_{a}", f"{names[b]} -> {names[a]}": f"{a}_on_{b}"}
     fitted = result.sem.state
     n_waves = len(result.waves)
     tables = []
@@ -399,9 +414,9 @@ def directions(result: PanelResult, x_label: str | None = None, y_label: str | N
                 means = [values(fitted, theta, r).mean() for r in rows]
                 return np.array([*means, means[0] - means[1]])
             table = _delta(func, fitted, result.conf_level, [*effects, "difference"])
-            names = {"estimate": prefix or "estimate", "ci_low": f"{prefix}_low" if prefix else "ci_low",
-                     "ci_high": f"{prefix}_high" if prefix else "ci_high", "p": f"{prefix}_p" if prefix else "p"}
-            columns.update({names[k]: table[k] for k in names})
+            names_out = {"estimate": prefix or "estimate", "ci_low": f"{prefix}_low" if prefix else "ci_low",
+                         "ci_high": f"{prefix}_high" if prefix else "ci_high", "p": f"{prefix}_p" if prefix else "p"}
+            columns.update({names_out[k]: table[k] for k in names_out})
         tables.append(pd.DataFrame(columns))
     return _by_group(tables, result.groups)
 

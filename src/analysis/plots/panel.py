@@ -292,24 +292,20 @@ def _intercept_edges(result, letters: list, groups: list) -> list[Edge]:
 
 
 def _mean_standardized(result, names: dict) -> pd.DataFrame:
-    """Standardized cross-lags averaged over transitions, with delta-method intervals, per group.
+    """Standardized cross-lags averaged over transitions, with their intervals, per group
+    (:func:`analysis.panel.directions` of every pair of variables).
 
     Index ``(group, direction)``, ``group`` the position in ``result.groups``: the
     directions of every pair of variables (first ``a -> b``, then ``b -> a``).
     """
-    letters = list(names)
-    effects = {}
-    for a, b in combinations(letters, 2):
-        effects[f"{names[a]} -> {names[b]}"] = f"{b}_on_{a}"
-        effects[f"{names[b]} -> {names[a]}"] = f"{a}_on_{b}"
-    fitted = result.sem.state
-    transitions = range(2, len(result.waves) + 1)
-    tables = []
-    for g in range(1, len(result.groups) + 1):
-        rows = [panel._rows(fitted, [panel._lag_key(e, t) for t in transitions], g) for e in effects.values()]
-
-        def means(theta, rows=rows):
-            return np.array([panel._std_values(fitted, theta, r).mean() for r in rows])
-
-        tables.append(panel._delta(means, fitted, result.conf_level, pd.Index(list(effects), name="direction")))
-    return pd.concat(tables, keys=range(len(tables)), names=["group"])
+    labels = {f"{letter}_label": name for letter, name in names.items()}
+    parts = []
+    for pair in combinations(list(names), 2):
+        table = panel.directions(result, pair=pair, **labels)
+        table = table if len(result.groups) > 1 else pd.concat({result.groups[0]: table}, names=["group"])
+        parts.append(table.drop(index="difference", level=-1)[["std", "std_low", "std_high"]])
+    table = pd.concat(parts).rename(columns={"std": "estimate", "std_low": "ci_low", "std_high": "ci_high"})
+    position = {group: k for k, group in enumerate(result.groups)}
+    table.index = pd.MultiIndex.from_arrays([table.index.get_level_values(0).map(position),
+                                             table.index.get_level_values(-1)], names=["group", "direction"])
+    return table
