@@ -1,6 +1,7 @@
 """Tests for analysis.panel against lavaan (tests/reference/lavaan_riclpm.R) and simulator truth."""
 
 import json
+import re
 from pathlib import Path
 
 import matplotlib
@@ -287,6 +288,8 @@ def test_cross_lagged_notebook_runs_in_quick_mode(tmp_path):
     # the third process (MLR, scaled chi-square) and the lags per arm
     assert "Adherence as a third process" in html and "chisq_scaling_factor" in html
     assert all(arm in html.split("differ by arm?")[1] for arm in ("control", "cbt", "mindfulness"))
+    assert re.search(r"Lags equal across arms\?</strong> chi-square difference \d+\.\d\d on 8 df, p = 0\.\d{3}", html)
+    assert {"trial_lags_equal_across_arms_chisq_diff", "trial_lags_equal_across_arms_p"} <= set(run.values)
 
 
 def test_the_model_is_the_mulder_hamaker_syntax_fitted_by_the_sem_engine(fits):
@@ -331,14 +334,47 @@ def ext_fits():
 
 @pytest.mark.parametrize("case", list(EXT_CASES))
 def test_covariates_groups_mlr_and_a_third_variable_match_lavaan(ext_fits, case):
-    fit, ref = ext_fits[case], EXT[case]
+    assert_matches_lavaan(ext_fits[case], EXT[case], EXT_ESTIMATE_TOL.get(case, 1.5e-4))
+
+
+@pytest.mark.parametrize("case, estimator", [("lrt_groups", "ML"), ("lrt_groups_mlr", "MLR")])
+def test_lags_equal_across_groups_and_their_test_match_lavaan(ext_fits, case, estimator):
+    groups = {"group": "id", "wave": "wave", "groups": "arm", "estimator": estimator}
+    free = ext_fits["groups"] if estimator == "ML" else panel.riclpm(EXT_PANEL, "x", "y", **groups)
+    equal = panel.riclpm(EXT_PANEL, "x", "y", equal_groups=True, **groups)
+    ref = EXT[case]
+    assert_matches_lavaan(equal, ref["equal"], 2e-3)
+    assert equal.equal_groups and "equal across groups" in equal.summary()
+    lags = equal.lagged["estimate"].unstack("group")
+    assert np.allclose(lags.to_numpy(), lags.iloc[:, [0]].to_numpy(), rtol=0, atol=1e-12)  # one value per lag
+    test = panel.lrt(free, equal)
+    assert test["df_diff"] == ref["df_diff"] == 8
+    assert abs(test["chisq_diff"] - ref["chisq_diff"]) < 2e-3 and abs(test["p_diff"] - ref["p_diff"]) < 1e-4
+    assert "lags equal across groups" in panel.compare(free, equal).index[1]
+    with pytest.raises(ValueError, match="give the freer model first"):
+        panel.lrt(equal, free)
+
+
+def test_lrt_and_equal_groups_refuse_what_they_cannot_test(ext_fits):
+    with pytest.raises(ValueError, match="differ in variables, people, waves, groups or estimator"):
+        panel.lrt(ext_fits["groups"], ext_fits["covariates"])
+    with pytest.raises(ValueError, match=r"equal_groups holds the lags equal across groups; give the groups"):
+        panel.riclpm(EXT_PANEL, "x", "y", "id", "wave", equal_groups=True)
+    assert "c(x_on_y_g1, x_on_y_g2)*wy2" in panel.syntax("xy", 3, n_groups=2)
+    assert "x_on_y*wy2" in panel.syntax("xy", 3, n_groups=2, equal_groups=True)
+    assert "x_on_y_t3*wy2" in panel.syntax("xy", 3, equal_lags=False, n_groups=2, equal_groups=True)
+    assert "_on_" not in panel.syntax("xy", 3, equal_lags=False, n_groups=2)  # free per wave and group
+
+
+def assert_matches_lavaan(fit, ref, estimate_tol):
+    """Parameters, standard errors and fit measures of ``fit`` are lavaan's (a case of lavaan_riclpm_ext.R)."""
     expected = pd.DataFrame({"lhs": ref["lhs"], "op": ref["op"],
                              "rhs": ["" if op == "~1" else r for op, r in zip(ref["op"], ref["rhs"])],
                              "group": ref["group"], "est": ref["est"], "se_ref": ref["se"]})
     merged = fit.parameters.merge(expected, on=["lhs", "op", "rhs", "group"], how="outer", indicator=True)
     assert (merged["_merge"] == "both").all() and len(merged) == len(expected)
     scale = np.maximum(1, np.abs(merged["est"]))
-    assert np.max(np.abs(merged["estimate"] - merged["est"]) / scale) < EXT_ESTIMATE_TOL.get(case, 1.5e-4)
+    assert np.max(np.abs(merged["estimate"] - merged["est"]) / scale) < estimate_tol
     se_tol = 1e-4 if fit.estimator == "MLR" else 1e-3
     assert np.max(np.abs(merged["se"] / merged["se_ref"] - 1)) < se_tol
     measures, theirs = fit.fit, ref["fit"]

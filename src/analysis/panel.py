@@ -26,7 +26,9 @@ which stable differences between people leak into the lagged effects.
 Time-invariant ``covariates`` predict the between part, the random intercepts
 (``RIx + RIy ~ age + female``; in the CLPM the wave-1 components, ``wx1 + wy1 ~ age +
 female``); ``groups`` fits one model per group (e.g. arm) with every parameter free
-in each group (multi-group).
+in each group (multi-group), or with the lagged effects held equal across the groups
+(``equal_groups=True``); :func:`lrt` tests such nested models against each other
+(do the lags differ between arms?).
 
 Estimation
 ----------
@@ -57,10 +59,11 @@ import pandas as pd
 from . import io
 from .sem.estimation import ConvergenceFailure, ModelIdentificationError, jacobian
 from .sem.fitting import lavaan
+from .sem.invariance import lrt as sem_lrt
 from .sem.result import SemResult, wald
 from .sem.standardized import std_all
 
-__all__ = ["PanelResult", "riclpm", "clpm", "compare", "directions", "syntax", "LAGS"]
+__all__ = ["PanelResult", "riclpm", "clpm", "compare", "directions", "lrt", "syntax", "LAGS"]
 
 #: Lagged effects of two variables: name -> (outcome, predictor); 0 is x, 1 is y.
 LAGS = {"x_on_x": (0, 0), "x_on_y": (0, 1), "y_on_x": (1, 0), "y_on_y": (1, 1)}
@@ -86,6 +89,9 @@ class PanelResult:
         Wave labels in order (the data's ``wave`` values).
     equal_lags : bool
         Whether the lagged effects are held equal over waves.
+    equal_groups : bool
+        Whether each lagged effect is held equal across the groups (test it against
+        the model with lags free per group with :func:`lrt`).
     lagged : pandas.DataFrame
         Lagged effects (unstandardized): index ``effect`` (``x_on_x``, ``x_on_y``,
         ``y_on_x``, ``y_on_y``; with ``z`` also ``x_on_z``, ``z_on_x``, ...), or
@@ -162,11 +168,13 @@ class PanelResult:
     z: str | None = None
     groups: list = field(default_factory=lambda: [None])
     estimator: str = "ML"
+    equal_groups: bool = False
 
     def summary(self) -> str:
         """Text summary: model, fit, lagged effects, between- and within-person parts, warnings."""
         fit = self.fit
         lags = "equal over waves" if self.equal_lags else "free per wave"
+        lags += ", equal across groups" if self.equal_groups else ""
         third = f" and {self.z} (z)" if self.z else ""
         information = "observed-information" if self.estimator == "ML" else "robust (MLR)"
         lines = [
@@ -200,7 +208,7 @@ class PanelResult:
 def riclpm(data: pd.DataFrame, x: str, y: str, group: str = "participant_id", wave: str = "wave",
            equal_lags: bool = True, conf_level: float = 0.95, z: str | None = None,
            covariates: list[str] | tuple = (), groups: str | None = None,
-           estimator: str = "ML") -> PanelResult:
+           estimator: str = "ML", equal_groups: bool = False) -> PanelResult:
     """Fit the random-intercept cross-lagged panel model (Hamaker et al., 2015) by ML.
 
     Parameters
@@ -230,6 +238,10 @@ def riclpm(data: pd.DataFrame, x: str, y: str, group: str = "participant_id", wa
     estimator : {"ML", "MLR"}
         ``"MLR"``: robust (Huber-White) standard errors and the Yuan-Bentler scaled
         chi-square, as lavaan's ``estimator = "MLR"``.
+    equal_groups : bool, default False
+        With ``groups``: hold each lagged effect equal across the groups (one label
+        for every group, as lavaan does), every other parameter free per group. Test
+        it against the model with lags free per group with :func:`lrt`.
 
     Returns
     -------
@@ -249,7 +261,8 @@ def riclpm(data: pd.DataFrame, x: str, y: str, group: str = "participant_id", wa
         present, a variable has fewer than 2 observed values at a wave, there are
         not more people than observed variables (the message says how many are
         needed), the model is not identified on the data (no ``LinAlgError``
-        escapes), a covariate has missing values or ``conf_level`` is not in (0, 1).
+        escapes), a covariate has missing values, ``conf_level`` is not in (0, 1) or
+        ``equal_groups`` is asked for without ``groups``.
 
     Notes
     -----
@@ -258,12 +271,13 @@ def riclpm(data: pd.DataFrame, x: str, y: str, group: str = "participant_id", wa
     ``tests/reference/lavaan_riclpm.R`` and ``lavaan_riclpm_ext.R``).
     """
     return _fit(data, _Request(x, y, z, group, wave, equal_lags, conf_level, tuple(covariates), groups,
-                               estimator, random_intercepts=True))
+                               estimator, random_intercepts=True, equal_groups=equal_groups))
 
 
 def clpm(data: pd.DataFrame, x: str, y: str, group: str = "participant_id", wave: str = "wave",
          equal_lags: bool = True, conf_level: float = 0.95, z: str | None = None,
-         covariates: list[str] | tuple = (), groups: str | None = None, estimator: str = "ML") -> PanelResult:
+         covariates: list[str] | tuple = (), groups: str | None = None, estimator: str = "ML",
+         equal_groups: bool = False) -> PanelResult:
     """Fit the classic cross-lagged panel model: :func:`riclpm` without random intercepts.
 
     Parameters and return value as :func:`riclpm` (at least 2 waves; covariates
@@ -272,11 +286,11 @@ def clpm(data: pd.DataFrame, x: str, y: str, group: str = "participant_id", wave
     compare with :func:`compare`.
     """
     return _fit(data, _Request(x, y, z, group, wave, equal_lags, conf_level, tuple(covariates), groups,
-                               estimator, random_intercepts=False))
+                               estimator, random_intercepts=False, equal_groups=equal_groups))
 
 
 def syntax(letters: str, n_waves: int, random_intercepts: bool = True, equal_lags: bool = True,
-           covariates: tuple = (), n_groups: int = 1) -> str:
+           covariates: tuple = (), n_groups: int = 1, equal_groups: bool = False) -> str:
     """The lavaan syntax of the (RI-)CLPM as Mulder & Hamaker (2021) write it.
 
     Parameters
@@ -293,6 +307,9 @@ def syntax(letters: str, n_waves: int, random_intercepts: bool = True, equal_lag
         Time-invariant predictors of the random intercepts (without them: of the wave-1
         within components).
     n_groups : int
+    equal_groups : bool
+        Give each lag one label for every group (``a_on_b``, per wave ``a_on_b_t3`` when
+        the lags are free over waves), which holds it equal across the groups.
 
     Returns
     -------
@@ -307,7 +324,8 @@ def syntax(letters: str, n_waves: int, random_intercepts: bool = True, equal_lag
     lines += [f"w{a}{t} =~ 1*{a}{t}" for a in letters for t in waves]
     for t in waves[1:]:
         for out in letters:
-            terms = [f"{_lag_label(out, pred, n_groups) if equal_lags else ''}w{pred}{t - 1}" for pred in letters]
+            terms = [f"{_lag_label(out, pred, t, n_groups, equal_lags, equal_groups)}w{pred}{t - 1}"
+                     for pred in letters]
             lines.append(f"w{out}{t} ~ " + " + ".join(terms))
     lines += [f"w{a}{t} ~~ w{b}{t}" for t in waves for a, b in pairs]
     if covariates:
@@ -316,9 +334,13 @@ def syntax(letters: str, n_waves: int, random_intercepts: bool = True, equal_lag
     return "\n".join(lines)
 
 
-def _lag_label(out: str, pred: str, n_groups: int) -> str:
-    name = f"{out}_on_{pred}"
-    if n_groups == 1:
+def _lag_label(out: str, pred: str, t: int, n_groups: int, equal_lags: bool, equal_groups: bool) -> str:
+    """Modifier of the lag ``out_on_pred`` into wave ``t``: a label shared over waves and/or groups, or none."""
+    across_groups = equal_groups and n_groups > 1
+    if not equal_lags and not across_groups:
+        return ""
+    name = f"{out}_on_{pred}" + ("" if equal_lags else f"_t{t}")
+    if n_groups == 1 or across_groups:
         return f"{name}*"
     return "c(" + ", ".join(f"{name}_g{g}" for g in range(1, n_groups + 1)) + ")*"
 
@@ -355,7 +377,8 @@ def compare(*results: PanelResult) -> pd.DataFrame:
                              f"({other.x}, {other.y}, N={other.nobs})")
     rows = {}
     for res in results:
-        name = res.model + ("" if res.equal_lags else " (free lags)")
+        name = res.model + ("" if res.equal_lags else " (free lags)") + (" (lags equal across groups)"
+                                                                        if res.equal_groups else "")
         row = res.fit[["npar", "loglik", "aic", "bic", "chisq", "df", "pvalue", "cfi", "rmsea"]].to_dict()
         if res.equal_lags and len(res.groups) == 1:
             for effect, lag in res.lagged.iterrows():
@@ -363,6 +386,40 @@ def compare(*results: PanelResult) -> pd.DataFrame:
                             f"{effect}_high": lag["ci_high"]})
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
+
+def lrt(free: PanelResult, constrained: PanelResult) -> pd.Series:
+    """Likelihood-ratio test of a constrained panel model against a freer one (lavaan's ``lavTestLRT``).
+
+    The test of lags equal across groups: ``lrt(riclpm(..., groups="arm"),
+    riclpm(..., groups="arm", equal_groups=True))``; also lags equal over waves
+    against free lags (``equal_lags``), or the CLPM against the RI-CLPM.
+
+    Parameters
+    ----------
+    free, constrained : PanelResult
+        Fits to the same people, variables, waves and groups by the same estimator.
+
+    Returns
+    -------
+    pandas.Series
+        As :func:`analysis.sem.lrt`: ``chisq_diff``, ``df_diff``, ``p_diff`` (with MLR
+        the Satorra-Bentler scaled difference), ``cfi_diff``, ``rmsea_diff``.
+
+    Raises
+    ------
+    ValueError
+        The two fits are not of the same data, or ``constrained`` has no more degrees
+        of freedom than ``free``.
+    """
+    for result in (free, constrained):
+        if not isinstance(result, PanelResult):
+            raise TypeError(f"lrt: needs two PanelResults of riclpm or clpm, got {type(result).__name__}")
+    described = [(r.x, r.y, r.z, r.nobs, r.waves, r.groups, r.estimator) for r in (free, constrained)]
+    if described[0] != described[1]:
+        raise ValueError(f"lrt: the two fits differ in variables, people, waves, groups or estimator: "
+                         f"{described[0]} vs {described[1]}")
+    return sem_lrt(free.sem, constrained.sem)
 
 
 def directions(result: PanelResult, x_label: str | None = None, y_label: str | None = None,
@@ -438,6 +495,7 @@ class _Request:
     groups: str | None
     estimator: str
     random_intercepts: bool
+    equal_groups: bool = False
 
     @property
     def who(self) -> str:
@@ -524,6 +582,9 @@ def _check_request(request: _Request) -> None:
                          "variables")
     if request.z in (request.x, request.y):
         raise ValueError(f"{who}: z is {request.z!r}, which is already x or y; the third variable must differ")
+    if request.equal_groups and not request.groups:
+        raise ValueError(f"{who}: equal_groups holds the lags equal across groups; give the groups column "
+                         "(groups=...)")
     variables = request.variables
     for c in request.covariates:
         if not isinstance(c, str) or not _NAME.match(c) or c in variables or re.match(r"^(w?[xyz]\d+|RI[xyz])$", c):
@@ -564,7 +625,7 @@ def _fit(data: pd.DataFrame, request: _Request) -> PanelResult:
     _check_identified(values, request, waves)
     n_groups = values[request.groups].nunique() if request.groups else 1
     model = syntax(request.letters, len(waves), request.random_intercepts, request.equal_lags, request.covariates,
-                   n_groups)
+                   n_groups, request.equal_groups)
     try:
         result = lavaan(model, values, group=request.groups, estimator=request.estimator, missing="fiml",
                         conf_level=request.conf_level, meanstructure=True, int_ov_free=True,
@@ -606,7 +667,7 @@ def _result(result: SemResult, request: _Request, waves: list, n_dropped: int) -
     patterns = sum(1 if g.patterns is None else sum(len(p.n) for p in g.patterns) for g in fitted.problem.groups)
     return PanelResult(
         model="RI-CLPM" if request.random_intercepts else "CLPM", x=request.x, y=request.y, waves=waves,
-        equal_lags=request.equal_lags, **tables,
+        equal_lags=request.equal_lags, equal_groups=request.equal_groups, **tables,
         parameters=result.parameters[free].reset_index(drop=True), fit=result.fit.rename(FIT_NAMES),
         vcov=result.vcov, sem=result, converged=result.converged, warnings=messages, nobs=n,
         n_dropped=n_dropped, n_patterns=patterns, conf_level=conf, z=request.z, groups=groups,

@@ -30,6 +30,10 @@
 #   mlr         x, y; estimator = "MLR"
 #   three       x, y, z (a 3 x 3 lag matrix)
 #   three_clpm  x, y, z without random intercepts, MLR
+#   lrt_groups, lrt_groups_mlr  groups = arm with each lag held equal across the groups (one label for
+#               every group), by ML and MLR: that fit (as the cases above, under "equal") and
+#               lavTestLRT against the groups model with lags free per group (chisq_diff, df_diff,
+#               p_diff; for MLR lavaan's default, the Satorra-Bentler 2001 scaled difference)
 # Per case: parameterEstimates() of the free parameters (lhs, op, rhs, group, est, se),
 # the std.all lagged effects of standardizedSolution() with their se, and fitMeasures()
 # npar, chisq, df, pvalue, baseline.chisq, baseline.df, cfi, tli, rmsea, srmr, logl,
@@ -41,7 +45,8 @@ suppressPackageStartupMessages(library(jsonlite))
 
 waves <- 1:4
 
-panel_syntax <- function(letters, random_intercepts = TRUE, covariates = character(0), n_groups = 1) {
+panel_syntax <- function(letters, random_intercepts = TRUE, covariates = character(0), n_groups = 1,
+                         equal_groups = FALSE) {
   pairs <- list()
   for (i in seq_along(letters)) for (j in i:length(letters)) pairs[[length(pairs) + 1]] <- letters[c(i, j)]
   lines <- c()
@@ -52,7 +57,8 @@ panel_syntax <- function(letters, random_intercepts = TRUE, covariates = charact
   for (a in letters) lines <- c(lines, paste0("w", a, waves, " =~ 1*", a, waves))
   label <- function(out, pred) {
     name <- paste0(out, "_on_", pred)
-    if (n_groups == 1) paste0(name, "*") else paste0("c(", paste0(name, "_g", 1:n_groups, collapse = ", "), ")*")
+    if (n_groups == 1 || equal_groups) paste0(name, "*") else
+      paste0("c(", paste0(name, "_g", 1:n_groups, collapse = ", "), ")*")
   }
   for (t in waves[-1]) {
     for (out in letters) {
@@ -75,10 +81,10 @@ person <- long[!duplicated(long$id), c("id", "arm", "age", "female")]
 wide <- merge(wide, person, by = "id")
 wide <- wide[order(wide$id), ]
 
-fit_case <- function(letters, random_intercepts = TRUE, covariates = character(0), group = NULL,
-                     estimator = "ML") {
+fit_model <- function(letters, random_intercepts = TRUE, covariates = character(0), group = NULL,
+                      estimator = "ML", equal_groups = FALSE) {
   n_groups <- if (is.null(group)) 1 else length(unique(wide[[group]]))
-  model <- panel_syntax(letters, random_intercepts, covariates, n_groups)
+  model <- panel_syntax(letters, random_intercepts, covariates, n_groups, equal_groups)
   run <- function(start) {
     lavaan(model, data = wide, group = group, missing = "ml", meanstructure = TRUE, int.ov.free = TRUE,
            estimator = estimator, start = start)
@@ -86,6 +92,12 @@ fit_case <- function(letters, random_intercepts = TRUE, covariates = character(0
   first <- run("default")
   fit <- suppressWarnings(run(first))  # from the first estimates: stops nearer the optimum
   if (!lavInspect(fit, "converged") || fitMeasures(fit, "logl") < fitMeasures(first, "logl")) fit <- first
+  list(fit = fit, first = first)
+}
+
+fit_case <- function(..., fitted = fit_model(...)) {
+  fit <- fitted$fit
+  first <- fitted$first
   pe <- parameterEstimates(fit)
   if (is.null(pe$group)) pe$group <- 1
   free <- pe[pe$op != ":=" & !is.na(pe$se) & pe$se > 0, ]
@@ -94,7 +106,9 @@ fit_case <- function(letters, random_intercepts = TRUE, covariates = character(0
   lags <- std[std$op == "~" & grepl("^w", std$rhs), ]
   names <- c("npar", "chisq", "df", "pvalue", "baseline.chisq", "baseline.df", "cfi", "tli", "rmsea", "srmr",
              "logl", "unrestricted.logl", "aic", "bic", "ntotal")
-  if (estimator == "MLR") names <- c(names, "chisq.scaled", "chisq.scaling.factor", "pvalue.scaled")
+  if (lavInspect(fit, "options")$se == "robust.huber.white") {  # MLR
+    names <- c(names, "chisq.scaled", "chisq.scaling.factor", "pvalue.scaled")
+  }
   measures <- suppressWarnings(fitMeasures(fit, names))
   failed <- is.na(measures)  # the baseline model, which lavaan may fail to refit from the refit's start
   measures[failed] <- fitMeasures(first, names)[failed]
@@ -107,13 +121,25 @@ fit_case <- function(letters, random_intercepts = TRUE, covariates = character(0
   )
 }
 
+# lavTestLRT of lags held equal across the groups against lags free per group (ML: the chi-square
+# difference; MLR: lavaan's default for MLR, the Satorra-Bentler (2001) scaled difference).
+lrt_case <- function(estimator) {
+  free <- fit_model(c("x", "y"), group = "arm", estimator = estimator)
+  equal <- fit_model(c("x", "y"), group = "arm", estimator = estimator, equal_groups = TRUE)
+  test <- lavTestLRT(free$fit, equal$fit)
+  list(equal = fit_case(fitted = equal), chisq_diff = test[2, "Chisq diff"], df_diff = test[2, "Df diff"],
+       p_diff = test[2, "Pr(>Chisq)"])
+}
+
 cases <- list(
   covariates = fit_case(c("x", "y"), covariates = c("age", "female")),
   covariates_clpm = fit_case(c("x", "y"), random_intercepts = FALSE, covariates = c("age", "female")),
   groups = fit_case(c("x", "y"), group = "arm"),
   mlr = fit_case(c("x", "y"), estimator = "MLR"),
   three = fit_case(c("x", "y", "z")),
-  three_clpm = fit_case(c("x", "y", "z"), random_intercepts = FALSE, estimator = "MLR")
+  three_clpm = fit_case(c("x", "y", "z"), random_intercepts = FALSE, estimator = "MLR"),
+  lrt_groups = lrt_case("ML"),
+  lrt_groups_mlr = lrt_case("MLR")
 )
 cases[["lavaan_version"]] <- as.character(packageVersion("lavaan"))
 

@@ -5,7 +5,7 @@ model syntax by maximum likelihood (FIML with missing values, robust MLR on requ
 bootstrap standard errors with ``se="bootstrap"``) and return a :class:`SemResult` whose
 ``parameters`` and ``fit`` are laid out as lavaan's ``parameterEstimates()`` and
 ``fitMeasures()``; ``invariance`` fits and compares the configural, metric, scalar and
-strict levels across groups or waves.
+strict levels across groups or waves, and ``lrt`` tests any two nested fits (``lavTestLRT``).
 
 Parts: ``syntax`` (the model parser), ``model`` (parameter table with lavaan's defaults,
 RAM matrices and their derivatives), ``estimation`` (ML and FIML discrepancy, optimiser,
@@ -17,7 +17,7 @@ CFI, TLI, RMSEA), ``bootstrap``, ``fit`` (fit measures), ``standardized`` (std.a
 
 from .estimation import ConvergenceFailure, ModelIdentificationError
 from .fitting import cfa, fit, growth, lavaan
-from .invariance import invariance, longitudinal_syntax
+from .invariance import invariance, longitudinal_syntax, lrt
 from .result import SemResult
 from .syntax import ModelSyntaxError, parse
 
@@ -32,5 +32,6 @@ __all__ = [
            "lavaan",
            "invariance",
            "longitudinal_syntax",
+           "lrt",
            "parse",
 ]

@@ -154,7 +154,7 @@ def compare(fits: dict) -> pd.DataFrame:
     for level, result in fits.items():
         fit = result.fit
         row = {c: fit[c] for c in columns + [c for c in robust if c in fit]}
-        row.update(_difference(previous, fit) if previous is not None else
+        row.update(_difference(previous, fit).to_dict() if previous is not None else
                    {"chisq_diff": np.nan, "df_diff": np.nan, "p_diff": np.nan, "cfi_diff": np.nan,
                     "rmsea_diff": np.nan})
         rows.append(pd.Series(row, name=level))
@@ -162,14 +162,44 @@ def compare(fits: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).rename_axis("level")
 
 
-def _difference(free: pd.Series, constrained: pd.Series) -> dict:
-    """Likelihood-ratio test of the constrained model against the freer one."""
+def lrt(free, constrained) -> pd.Series:
+    """Likelihood-ratio test of a constrained model against a freer one, as lavaan's ``lavTestLRT``.
+
+    Parameters
+    ----------
+    free, constrained : SemResult
+        Two fits of nested models to the same data, ``constrained`` the one with more
+        degrees of freedom (fewer free parameters).
+
+    Returns
+    -------
+    pandas.Series
+        ``chisq_diff``, ``df_diff``, ``p_diff`` and the changes ``cfi_diff`` and
+        ``rmsea_diff`` (constrained minus free). With MLR the difference is the
+        Satorra-Bentler (2001) scaled one, lavaan's default for ``estimator = "MLR"``.
+
+    Raises
+    ------
+    ValueError
+        ``constrained`` does not have more degrees of freedom than ``free``, or one
+        model is robust (MLR) and the other not.
+    """
+    if constrained.fit["df"] <= free.fit["df"]:
+        raise ValueError(f"lrt: the constrained model has {constrained.fit['df']:g} df and the free one "
+                         f"{free.fit['df']:g}; give the freer model first")
+    if ("chisq_scaling_factor" in free.fit) != ("chisq_scaling_factor" in constrained.fit):
+        raise ValueError("lrt: one model is fitted by MLR and the other by ML; fit both with the same estimator")
+    return _difference(free.fit, constrained.fit)
+
+
+def _difference(free: pd.Series, constrained: pd.Series) -> pd.Series:
+    """Likelihood-ratio test of the constrained model against the freer one (their fit measures)."""
     df_diff = constrained["df"] - free["df"]
     diff = constrained["chisq"] - free["chisq"]
     if "chisq_scaling_factor" in constrained:
         scale = ((constrained["df"] * constrained["chisq_scaling_factor"] - free["df"] * free["chisq_scaling_factor"])
                  / df_diff)
         diff = diff / scale
-    return {"chisq_diff": diff, "df_diff": df_diff,
-            "p_diff": stats.chi2.sf(diff, df_diff) if df_diff > 0 else np.nan,
-            "cfi_diff": constrained["cfi"] - free["cfi"], "rmsea_diff": constrained["rmsea"] - free["rmsea"]}
+    return pd.Series({"chisq_diff": diff, "df_diff": df_diff,
+                      "p_diff": stats.chi2.sf(diff, df_diff) if df_diff > 0 else np.nan,
+                      "cfi_diff": constrained["cfi"] - free["cfi"], "rmsea_diff": constrained["rmsea"] - free["rmsea"]})
