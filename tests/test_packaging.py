@@ -2,6 +2,7 @@
 
 import importlib.metadata
 import re
+import sysconfig
 import tomllib
 from pathlib import Path
 
@@ -40,8 +41,13 @@ def test_installed_versions_are_the_locks_pins():
 
     `make test-latest` deselects this test: its environment holds the newest versions instead.
     """
+    # the environment's site-packages only: once PyTensor has compiled C code in this process, setuptools
+    # has put its _vendor folder (its own importlib-metadata, packaging, zipp, ...) on sys.path
+    import setuptools  # noqa: F401  (as PyTensor's C compilation does: the check holds in any order)
+
+    site = sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")})
     installed = {canonicalize_name(dist.metadata["Name"]): dist.version
-                 for dist in importlib.metadata.distributions()}
+                 for dist in importlib.metadata.distributions(path=site)}
     for name in NOT_LOCKED:
         installed.pop(name, None)
     assert installed == locked_versions(), "this environment is not the lock's: run make install"
