@@ -170,6 +170,15 @@ class PanelResult:
     estimator: str = "ML"
     equal_groups: bool = False
 
+    def labels(self, x_label: str | None = None, y_label: str | None = None,
+               z_label: str | None = None) -> dict:
+        """Letter -> display name of the model's processes (x, y and, when fitted, z); the
+        column names where no label is given."""
+        names = {"x": x_label or self.x, "y": y_label or self.y}
+        if self.z:
+            names["z"] = z_label or self.z
+        return names
+
     def summary(self) -> str:
         """Text summary: model, fit, lagged effects, between- and within-person parts, warnings."""
         fit = self.fit
@@ -452,9 +461,7 @@ def directions(result: PanelResult, x_label: str | None = None, y_label: str | N
     ValueError
         ``pair`` is not two different processes of the model.
     """
-    names = {"x": x_label or result.x, "y": y_label or result.y}
-    if result.z:
-        names["z"] = z_label or result.z
+    names = result.labels(x_label, y_label, z_label)
     if (not isinstance(pair, (tuple, list)) or len(pair) != 2 or pair[0] == pair[1]
             or not set(pair) <= set(names)):
         raise ValueError(f"pair must be two different processes of the model, from {list(names)}; got {pair!r}")

@@ -61,7 +61,7 @@ def path_diagram(result, x_label: str | None = None, y_label: str | None = None,
     """
     _check_result(result, "path_diagram")
     groups = _groups_drawn(result, group)
-    names = _names(result, x_label, y_label, z_label)
+    names = result.labels(x_label, y_label, z_label)
     letters, waves = list(names), result.waves
     left = 0.28 if result.model == "RI-CLPM" else 0.1
     xs = np.linspace(left, 0.94, len(waves))
@@ -123,11 +123,11 @@ def cross_lags(results: dict, x_label: str | None = None, y_label: str | None = 
     Notes
     -----
     Each effect is the standardized lag (lavaan's ``std.all``) averaged over
-    transitions, with a delta-method Wald interval (the result's ``conf_level``), as :func:`analysis.panel.directions`
-    computes it for x and y.
+    transitions, with a delta-method Wald interval (the result's ``conf_level``): the
+    ``std`` columns of :func:`analysis.panel.directions` for each pair of variables.
     """
     first = _check_comparable(results)
-    names = _names(first, x_label, y_label, z_label)
+    names = first.labels(x_label, y_label, z_label)
     table = pd.concat({name: _mean_standardized(result, names) for name, result in results.items()},
                       names=["model"])
     rows = list(dict.fromkeys(zip(table.index.get_level_values("model"), table.index.get_level_values("direction"))))
@@ -177,7 +177,7 @@ def standardized_lags(result, x_label: str | None = None, y_label: str | None = 
         If ``result`` is not a :class:`~analysis.panel.PanelResult`.
     """
     _check_result(result, "standardized_lags")
-    names = _names(result, x_label, y_label, z_label)
+    names = result.labels(x_label, y_label, z_label)
     effects = {f"{out}_on_{pred}": f"{names[pred]} -> {names[out]}" for out in names for pred in names}
     groups = result.groups
     fig, axes = plt.subplots(1, len(groups), figsize=(1.5 + 4.5 * len(groups), 3.6), sharey=True, squeeze=False)
@@ -225,14 +225,6 @@ def _check_comparable(results: dict):
 def _described(result) -> str:
     variables = ", ".join(v for v in (result.x, result.y, result.z) if v)
     return variables + (f"; groups {result.groups}" if len(result.groups) > 1 else "")
-
-
-def _names(result, x_label, y_label, z_label) -> dict:
-    """Letter -> display name of the model's variables (x, y and, when fitted, z)."""
-    names = {"x": x_label or result.x, "y": y_label or result.y}
-    if result.z:
-        names["z"] = z_label or result.z
-    return names
 
 
 def _listing(words: list) -> str:
