@@ -360,6 +360,10 @@ def test_lrt_and_equal_groups_refuse_what_they_cannot_test(ext_fits):
         panel.lrt(ext_fits["groups"], ext_fits["covariates"])
     with pytest.raises(ValueError, match=r"equal_groups holds the lags equal across groups; give the groups"):
         panel.riclpm(EXT_PANEL, "x", "y", "id", "wave", equal_groups=True)
+    one_arm = EXT_PANEL[EXT_PANEL["arm"] == EXT_PANEL["arm"].iloc[0]]
+    fits = [panel.riclpm(one_arm, "x", "y", "id", "wave", groups="arm", equal_groups=equal) for equal in (False, True)]
+    with pytest.raises(ValueError, match="both models have 17 df, so neither constrains the other"):
+        panel.lrt(*fits)
     assert "c(x_on_y_g1, x_on_y_g2)*wy2" in panel.syntax("xy", 3, n_groups=2)
     assert "x_on_y*wy2" in panel.syntax("xy", 3, n_groups=2, equal_groups=True)
     assert "x_on_y_t3*wy2" in panel.syntax("xy", 3, equal_lags=False, n_groups=2, equal_groups=True)

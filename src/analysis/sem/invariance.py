@@ -181,10 +181,14 @@ def lrt(free, constrained) -> pd.Series:
     Raises
     ------
     ValueError
-        ``constrained`` does not have more degrees of freedom than ``free``, or one
-        model is robust (MLR) and the other not.
+        ``constrained`` does not have more degrees of freedom than ``free`` (the
+        same number: nothing to test; fewer: the order is swapped), or one model is
+        robust (MLR) and the other not.
     """
-    if constrained.fit["df"] <= free.fit["df"]:
+    if constrained.fit["df"] == free.fit["df"]:
+        raise ValueError(f"lrt: both models have {free.fit['df']:g} df, so neither constrains the other "
+                         "(e.g. lags held equal across a single group); there is nothing to test")
+    if constrained.fit["df"] < free.fit["df"]:
         raise ValueError(f"lrt: the constrained model has {constrained.fit['df']:g} df and the free one "
                          f"{free.fit['df']:g}; give the freer model first")
     if ("chisq_scaling_factor" in free.fit) != ("chisq_scaling_factor" in constrained.fit):
