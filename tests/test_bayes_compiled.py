@@ -82,6 +82,8 @@ def test_pruning_removes_the_entries_unused_for_a_month_and_nothing_else(tmp_pat
                 path = tmp_path / f"{name}-{key}{suffix}"
                 path.write_bytes(b"entry")
                 os.utime(path, (when, when))
+        (tmp_path / f"{key}.lock").touch()  # the lock file taken while compiling it
+        os.utime(tmp_path / f"{key}.lock", (month_ago, month_ago))
     other = tmp_path / "another_library-old.nbi"
     other.write_bytes(b"not ours")
     os.utime(other, (month_ago, month_ago))
@@ -102,22 +104,23 @@ def test_an_unwritable_folder_compiles_in_memory(tmp_path):
 
 
 @pytest.mark.slow
-def test_processes_compiling_at_once_leave_whole_entries(tmp_path):
-    # each process compiles and saves the entries itself (what compile_nutpie's child does on a miss),
-    # so that the two write the same files at once
+def test_processes_needing_one_model_at_once_compile_it_once_and_leave_a_whole_entry(tmp_path):
+    # without the key's lock both would find no entry and compile it, each for the whole time
     script = textwrap.dedent(f"""
         import sys
         from pathlib import Path
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_bayes_compiled import compiled, key, meta_design
+        from test_bayes_compiled import BUILDERS, compiled, meta_design
         design = meta_design()
-        compiled._compile_here(design, Path({str(tmp_path)!r}), key(design))
+        print(compiled.compile_nutpie(design, BUILDERS["meta_analysis"](design), Path({str(tmp_path)!r}))[1])
     """)
-    runs = [subprocess.Popen([sys.executable, "-W", "ignore", "-c", script], stderr=subprocess.PIPE, text=True)
-            for _ in range(2)]
+    runs = [subprocess.Popen([sys.executable, "-W", "ignore", "-c", script], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
     for run in runs:
         assert run.wait(timeout=600) == 0, run.stderr.read()
+    assert sorted(run.stdout.read().split()[-1] for run in runs) == ["False", "True"]
     assert not list(tmp_path.glob("*.tmp.*"))
+    assert sorted(p.name for p in tmp_path.glob("*.lock")) == [f"{key(meta_design())}.lock"]
     design = meta_design()
     _, from_disk = compiled.compile_nutpie(design, BUILDERS["meta_analysis"](design), tmp_path)
     assert from_disk

@@ -16,7 +16,10 @@ Entries live in ``<base_compiledir>/nutpie`` beside PyTensor's cache (``~/.pyten
 unless ``PYTENSOR_FLAGS`` says otherwise), one index file per key; numba writes
 each file under a temporary name and renames it, so processes compiling at once
 never leave a half-written entry, and numba refuses an entry written by another
-numba version or for another CPU.
+numba version or for another CPU. A process about to compile a key holds the
+key's lock file (``<key>.lock``, an ``fcntl.flock``): others needing the same model
+meanwhile (parallel report kernels, test processes) wait and then read it, instead
+of each compiling it for a minute or more.
 
 Every changed line of code or upgraded library makes new keys, so old entries would
 pile up: each use of an entry marks its files as used now, and saving a new entry
@@ -25,6 +28,7 @@ removes those not used for :data:`UNUSED_DAYS` days (:func:`prune_cache`).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -103,13 +107,14 @@ def compile_nutpie(design: Design, model, folder: Path | None = None):
     if not _writable(folder):
         return nutpie.compile_pymc_model(model, backend="numba"), False
     key = compile_key(design, model)
-    from_disk = _saved(folder, key)
-    if from_disk:
-        _mark_used(folder, key)
-    else:
-        subprocess.run([sys.executable, "-c", "from analysis.bayes.compiled import _compile_child; _compile_child()"],
-                       input=pickle.dumps((design, folder, key)), capture_output=True, check=False)
-        prune_cache(folder)
+    with _compiling(folder, key):
+        from_disk = _saved(folder, key)
+        if from_disk:
+            _mark_used(folder, key)
+        else:
+            subprocess.run([sys.executable, "-c", "from analysis.bayes.compiled import _compile_child; _compile_child()"],
+                           input=pickle.dumps((design, folder, key)), capture_output=True, check=False)
+            prune_cache(folder)
     return _compile_here(design, folder, key, model), from_disk
 
 
@@ -137,6 +142,8 @@ def prune_cache(folder: Path | None = None, unused_days: float = UNUSED_DAYS) ->
     for _, name in NUTPIE_CALLBACKS:
         for path in folder.glob(f"{name}-*.nb[ic]"):
             files.setdefault(path.name[len(name) + 1:].split(".", 1)[0], []).append(path)
+    for path in folder.glob("*.lock"):
+        files.setdefault(path.stem, []).append(path)
     stale = sorted(key for key, paths in files.items() if _last_use(paths) < cutoff)
     for key in stale:
         for path in files[key]:
@@ -159,6 +166,14 @@ def _mark_used(folder: Path, key: str) -> None:
             os.utime(folder / f"{name}-{key}.nbi")
         except OSError:  # removed by another process meanwhile, or not ours to touch: it is only a mark
             pass
+
+
+@contextmanager
+def _compiling(folder: Path, key: str):
+    """Hold ``key``'s lock file in ``folder`` (waiting while another process holds it: it is compiling ``key``)."""
+    with open(folder / f"{key}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed, or its process ends in any way
+        yield
 
 
 def _compile_child() -> None:
