@@ -554,18 +554,31 @@ def test_growth_refit_on_new_data_reuses_the_compiled_model_with_new_labels(reco
 TINY = {"draws": 30, "tune": 30, "chains": 1, "seed": 1}  # the fit works; convergence is not checked
 
 
+def own_export_trial():
+    """The trial of tests/own_data.py's exports: its model is the one notebook 03 compiles for the wide export."""
+    import own_data
+
+    return own_data.trial()
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("arm, codes, sampler, covariates, arms", [
-    # one nutpie compile (about a minute) for the structure that broke it: no arm data, covariates
-    ("arm", ["cbt"] * 3, "nutpie", ["age", "sex"], ["cbt"]),
-    ("arm", [0, 1, 1], "pymc", None, ["0", "1"]),
-    (None, None, "pymc", None, ["all"]),
+@pytest.mark.parametrize("trial, arm, codes, covariates, arms", [
+    # Each distinct structure and size costs a numba compile of a minute or more, so the cases reuse models
+    # compiled elsewhere: the single arm with covariates (the structure that broke it) and no arm column
+    # with the same covariates are one model; arms coded 0/1 use the own-data export's trial (80 people, two
+    # arms), whose model test_own_data's run of notebook 03 compiles too (analysis.bayes.compiled's lock
+    # lets whichever comes second read it).
+    (small_trial, "arm", ["cbt"] * 3, ["age", "sex"], ["cbt"]),
+    (small_trial, None, None, ["age", "sex"], ["all"]),
+    (own_export_trial, "arm", {"control": 0, "cbt": 1}, None, ["0", "1"]),
 ])
-def test_growth_fits_with_coded_arms_without_arms_and_on_a_single_arm(arm, codes, sampler, covariates, arms):
-    data = small_trial(n_per_arm=3)
-    data = recoded(data, codes) if codes else data
-    result = bayes.bivariate_growth(data, "gse_total", "phq9_total", covariates=covariates, arm=arm,
-                                    sampler=sampler, **TINY)
+def test_growth_fits_with_coded_arms_without_arms_and_on_a_single_arm(trial, arm, codes, covariates, arms):
+    data = trial()
+    if isinstance(codes, dict):
+        data = data.assign(arm=data["arm"].astype(str).map(codes))
+    elif codes:
+        data = recoded(data, codes)
+    result = bayes.bivariate_growth(data, "gse_total", "phq9_total", covariates=covariates, arm=arm, **TINY)
     posterior = result.idata.posterior
     assert posterior["slope_mean"].coords["arm"].values.tolist() == arms
     assert posterior["slope_mean"].shape == (1, 30, len(arms), 2)
@@ -575,8 +588,10 @@ def test_growth_fits_with_coded_arms_without_arms_and_on_a_single_arm(arm, codes
         assert "arms: 0 (reference), 1" in result.summary()
     if covariates:
         assert posterior["covariate_effect"].coords["covariate"].values.tolist() == ["age", "sex=male"]
+    if arm is not None and covariates:
         assert "single arm (cbt): no arm effects" in result.summary()
-    assert np.isfinite(result.table()["mean"]).all() and len(bayes.trajectories(result)) == 2 * len(arms) * 3
+    waves = data["wave"].nunique()
+    assert np.isfinite(result.table()["mean"]).all() and len(bayes.trajectories(result)) == 2 * len(arms) * waves
 
 
 # --------------------------------------------------------------------------- adherence and mediation (slow)
