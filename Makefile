@@ -53,10 +53,10 @@ power: $(STAMP)
 # minute or more with numba; notebook 03 and the recovery fits on the bundled trial's sizes) run one
 # after the other there, so the later ones read it from the cache instead of compiling it at once twice,
 # and a module fixture is built once. (loadgroup would group finer, but pytest-xdist 3.8 cannot rename
-# pytest 9.2's test ids, so its groups are ignored.) --no-loadscope-reorder keeps tests/conftest.py's
+# pytest 9.2's test ids, so its groups are ignored.) keeps tests/conftest.py's
 # order, longest files first, so that no long file is left running alone at the end.
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The same tests in a second environment (build/venv-latest) with the newest versions the ranges in
 # pyproject.toml allow, not the lock's: run it before `make lock` to see whether refreshing the lock
@@ -65,7 +65,7 @@ test-latest: chromium | $(UV)
 	rm -rf $(LATEST)
 	$(UV) venv --quiet --python $(BIN)/python $(LATEST)
 	$(UV) pip install --quiet --python $(LATEST)/bin/python -e '.[dev,cluster]'
-	$(LATEST)/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder \
+	$(LATEST)/bin/python -m pytest -n 2 --dist loadfile \
 	  --deselect tests/test_packaging.py::test_installed_versions_are_the_locks_pins
 
 # Debian's chromium for the browser test (tests/test_browser.py); sudo only when not root.
