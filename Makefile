@@ -53,8 +53,9 @@ power: $(STAMP)
 # minute or more with numba; notebook 03 and the recovery fits on the bundled trial's sizes) run one
 # after the other there, so the later ones read it from the cache instead of compiling it at once twice,
 # and a module fixture is built once. (loadgroup would group finer, but pytest-xdist 3.8 cannot rename
-# pytest 9.2's test ids, so its groups are ignored.) keeps tests/conftest.py's
-# order, longest files first, so that no long file is left running alone at the end.
+# pytest 9.2's test ids, so its groups are ignored.) xdist starts the files with most tests first; putting
+# the longest files first instead (tried 2026-12-02) ran the multi-process tests together (report kernels,
+# Dask clusters, nutpie's chains) and was no faster.
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
