@@ -269,15 +269,15 @@ def _as_read(values: pd.Series) -> pd.Series:
 
 
 def _plain_dtype(values: pd.Series) -> pd.Series:
-    """Nullable numeric dtypes as numpy's (whole numbers as int64 where none is missing, else float64) and
-    string dtypes as object, as patsy expects; a group coded 0/1/2 keeps its labels 0, 1, 2."""
+    """Nullable numeric dtypes as numpy's (integers keep their numpy integer type where none is missing,
+    else float64) and string dtypes as object, as patsy expects; a group coded 0/1/2 keeps its labels 0, 1, 2."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         return values
     if pd.api.types.is_extension_array_dtype(values.dtype) and pd.api.types.is_numeric_dtype(values.dtype) \
             and not pd.api.types.is_bool_dtype(values.dtype):
         whole = pd.api.types.is_integer_dtype(values.dtype) and values.notna().all()
-        return pd.Series(values.to_numpy(dtype="int64") if whole else values.to_numpy(dtype=float, na_value=np.nan),
-                         index=values.index)
+        return pd.Series(values.to_numpy(dtype=values.dtype.numpy_dtype) if whole
+                         else values.to_numpy(dtype=float, na_value=np.nan), index=values.index)
     if pd.api.types.is_string_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         return values.astype(object).where(values.notna(), None)
     return values
