@@ -359,9 +359,10 @@ def test_groups_coded_as_nullable_integers_keep_their_codes_as_labels(ext_fits):
     codes = {level: k for k, level in enumerate(sorted(EXT_PANEL["arm"].unique()))}
     coded = EXT_PANEL.assign(arm=EXT_PANEL["arm"].map(codes).astype("Int64"))
     fit = panel.riclpm(coded, "x", "y", "id", "wave", groups="arm")
-    text = ext_fits["groups"]  # groups in the order they appear, as lavaan's
-    assert fit.groups == [codes[g] for g in text.groups] and all(isinstance(g, (int, np.integer)) for g in fit.groups)
-    assert fit.lagged.index.get_level_values("group").unique().tolist() == [codes[g] for g in text.groups]
+    text = ext_fits["groups"]
+    expected = [codes[g] for g in text.groups]  # in the order the groups appear, as lavaan's
+    assert fit.groups == expected and all(isinstance(g, (int, np.integer)) for g in fit.groups)
+    assert fit.lagged.index.get_level_values("group").unique().tolist() == expected
     np.testing.assert_allclose(fit.lagged["estimate"].to_numpy(), text.lagged["estimate"].to_numpy(), rtol=1e-6)
 
 
